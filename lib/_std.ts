@@ -1,0 +1,79 @@
+/**
+ * Typed views of what scriptserver takes from the Deno standard library.
+ *
+ * The `deno-std` npm build of @std ships no type declarations, so everything
+ * it exports is `any`. Annotating it once here keeps every other module
+ * strictly typed. The import specifiers are the JSR ones: moving to `jsr:@std`
+ * is a deno.json change only.
+ *
+ * @module
+ */
+import { escape as untypedEscape } from "@std/html";
+import { contentType as untypedContentType } from "@std/media-types";
+import { ifNoneMatch as untypedIfNoneMatch } from "@std/http/etag";
+import { STATUS_TEXT as untypedStatusText } from "@std/http/status";
+import { format as untypedFormatBytes } from "@std/fmt/bytes";
+import {
+  extname as untypedExtname,
+  fromFileUrl as untypedFromFileUrl,
+  join as untypedJoin,
+  SEPARATOR as untypedSeparator,
+} from "@std/path";
+import { ByteSliceStream as UntypedByteSliceStream } from "@std/streams/byte-slice-stream";
+import { parseArgs as untypedParseArgs } from "@std/cli/parse-args";
+
+/** Escapes `& < > " '` for use in HTML text and quoted attributes. */
+export const escapeHtml: (text: string) => string = untypedEscape;
+
+/** The `Content-Type` for a file extension (".html"), with a charset for text types. */
+export const contentType: (extensionOrType: string) => string | undefined =
+  untypedContentType;
+
+/** Whether a resource with `etag` should be sent given an `If-None-Match` value (false: answer 304). */
+export const ifNoneMatch: (
+  value: string | null,
+  etag: string | undefined,
+) => boolean = untypedIfNoneMatch;
+
+/** Reason phrases by status code. */
+export const STATUS_TEXT: Readonly<Record<number, string | undefined>> =
+  untypedStatusText;
+
+/** Formats a byte count for people ("4 KiB" with `binary: true`). */
+export const formatBytes: (
+  bytes: number,
+  options?: { binary?: boolean; maximumFractionDigits?: number },
+) => string = untypedFormatBytes;
+
+/** The extension of a path, with its dot (".html"), or "". */
+export const extname: (path: string) => string = untypedExtname;
+/** A path from a `file:` URL. */
+export const fromFileUrl: (url: string | URL) => string = untypedFromFileUrl;
+/** Joins and normalises path segments. */
+export const join: (...segments: string[]) => string = untypedJoin;
+/** The platform's path separator. */
+export const SEPARATOR: string = untypedSeparator;
+
+/** A TransformStream that passes on bytes `start` to `end` (inclusive) of a byte stream. */
+export const ByteSliceStream: new (
+  start?: number,
+  end?: number,
+) => TransformStream<Uint8Array, Uint8Array> = UntypedByteSliceStream;
+
+/** Parsed command-line arguments. */
+export interface ParsedArgs {
+  _: (string | number)[];
+  [flag: string]: unknown;
+}
+
+/** Parses command-line arguments. */
+export const parseArgs: (
+  args: string[],
+  options?: {
+    string?: string[];
+    boolean?: string[];
+    alias?: Record<string, string>;
+    default?: Record<string, unknown>;
+    unknown?: (arg: string, key?: string, value?: unknown) => unknown;
+  },
+) => ParsedArgs = untypedParseArgs;

@@ -1,0 +1,140 @@
+/**
+ * The command line: flag parsing, usage text and the permission flags a
+ * configuration needs. Pure: `main.ts` hands it `Deno.args`.
+ *
+ * @module
+ */
+import { parseArgs } from "./_std.ts";
+
+/** What the command line asked for. */
+export interface CliOptions {
+  /** The directory to serve, as given; `undefined` for the bundled site. */
+  root: string | undefined;
+  /** `--port`, when given. */
+  port: number | undefined;
+  /** `--host`. Default: 127.0.0.1. */
+  host: string;
+  /** `--prod`: error pages without details. */
+  prod: boolean;
+  /** `--quiet`: no access log. */
+  quiet: boolean;
+  /** `--help`. */
+  help: boolean;
+}
+
+/** A mistake on the command line; its message is shown as is. */
+export class UsageError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "UsageError";
+  }
+}
+
+/** The default port. */
+export const DEFAULT_PORT = 8000;
+/** The default listening address: this machine only. */
+export const DEFAULT_HOST = "127.0.0.1";
+
+/**
+ * Parses a TCP port: a whole number from 0 (any free port) to 65535.
+ *
+ * @throws {UsageError} for anything else.
+ */
+export function parsePort(value: string, source = "--port"): number {
+  if (!/^\d{1,5}$/.test(value) || Number(value) > 65535) {
+    throw new UsageError(
+      `Cannot use ${source} "${value}": give a port from 0 to 65535`,
+    );
+  }
+  return Number(value);
+}
+
+/**
+ * Parses the arguments after `main.ts`.
+ *
+ * @throws {UsageError} for unknown flags, bad values or extra arguments.
+ */
+export function parseCli(args: string[]): CliOptions {
+  const parsed = parseArgs(args, {
+    string: ["port", "host"],
+    boolean: ["prod", "quiet", "help"],
+    alias: { h: "help", p: "port" },
+    unknown(arg) {
+      if (arg.startsWith("-")) {
+        throw new UsageError(`Unknown option "${arg}": see --help`);
+      }
+      return true;
+    },
+  });
+  const positional = parsed._.map(String);
+  if (positional.length > 1) {
+    throw new UsageError(
+      `Expected one ROOT directory, got ${positional.length}: ${
+        positional.map((p) => `"${p}"`).join(", ")
+      }`,
+    );
+  }
+  const host = parsed.host === undefined ? DEFAULT_HOST : String(parsed.host);
+  if (host === "") {
+    throw new UsageError(`Cannot use --host "": give an address`);
+  }
+  return {
+    root: positional[0],
+    port: parsed.port === undefined
+      ? undefined
+      : parsePort(String(parsed.port)),
+    host,
+    prod: parsed.prod === true,
+    quiet: parsed.quiet === true,
+    help: parsed.help === true,
+  };
+}
+
+/** Quotes a word for a POSIX shell when it needs quoting. */
+export function shellQuote(word: string): string {
+  return /^[\w@%+=:,./-]+$/.test(word)
+    ? word
+    : `'${word.replaceAll("'", `'\\''`)}'`;
+}
+
+/** The address part of a URL for a host ("[::1]" for IPv6). */
+export function hostForUrl(host: string): string {
+  return host.includes(":") ? `[${host}]` : host;
+}
+
+/** The permission flags that serving `root` on `host:port` needs, no more. */
+export function permissionFlags(
+  root: string,
+  host: string,
+  port: number,
+): { net: string; read: string } {
+  return {
+    net: `--allow-net=${shellQuote(`${hostForUrl(host)}:${port}`)}`,
+    read: `--allow-read=${shellQuote(root)}`,
+  };
+}
+
+/** The `--help` text, with the minimal `deno run` line for `root`. */
+export function usage(root: string, host: string, port: number): string {
+  const { net, read } = permissionFlags(root, host, port);
+  return `scriptserver: serve a folder of static files, listings and scripts.
+
+Usage:
+  deno run --no-prompt ${net} ${read} main.ts [ROOT] [options]
+
+Arguments:
+  ROOT            The directory to serve. Default: the bundled example site
+                  (scripts/ beside main.ts).
+
+Options:
+  --port, -p N    Port to listen on (0 picks a free one). Default: $PORT when
+                  env access is granted, else ${DEFAULT_PORT}.
+  --host H        Address to listen on. Default: ${DEFAULT_HOST} (this machine
+                  only); --host 0.0.0.0 exposes the server to the network.
+  --prod          Production mode: error pages carry no details.
+  --quiet         Do not log each request.
+  --help, -h      Show this help.
+
+Permissions: it needs only ${net} and ${read}.
+`;
+}

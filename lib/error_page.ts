@@ -1,0 +1,52 @@
+/**
+ * Small HTML pages for error responses. Every value is escaped: nothing from
+ * the request is ever reflected as markup.
+ *
+ * @module
+ */
+import { escapeHtml, STATUS_TEXT } from "./_std.ts";
+
+/** What an error page shows. */
+export interface ErrorPageOptions {
+  /** One sentence for the visitor. */
+  message: string;
+  /** Preformatted detail (development mode only), such as a stack. */
+  detail?: string;
+  /** Headers the response carries besides `content-type`. */
+  headers?: HeadersInit;
+}
+
+/** Renders the HTML of an error page. */
+export function renderErrorPage(
+  status: number,
+  options: ErrorPageOptions,
+): string {
+  const title = `${status} ${STATUS_TEXT[status] ?? "Error"}`;
+  const detail = options.detail === undefined
+    ? ""
+    : `<pre>${escapeHtml(options.detail)}</pre>\n`;
+  return `<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>${title}</title>
+<style>:root{color-scheme:light dark}body{font:15px/1.5 system-ui,sans-serif;max-width:48rem;margin:3rem auto;padding:0 1rem}h1{font-size:1.4rem}pre{overflow:auto;padding:1rem;border:1px solid #8884;border-radius:6px;font-size:.85rem}</style>
+</head>
+<body>
+<h1>${title}</h1>
+<p>${escapeHtml(options.message)}</p>
+${detail}</body>
+</html>
+`;
+}
+
+/** An HTML error response. */
+export function errorPage(
+  status: number,
+  options: ErrorPageOptions,
+): Response {
+  const headers = new Headers(options.headers);
+  headers.set("content-type", "text/html; charset=utf-8");
+  return new Response(renderErrorPage(status, options), { status, headers });
+}

@@ -1,0 +1,158 @@
+/**
+ * File lookup: the one module that asks the disk about the served tree.
+ *
+ * Every other module goes through {@linkcode SiteFiles}, so a memory cache
+ * invalidated by a file watcher can sit in front of it without the rest of
+ * the server changing.
+ *
+ * @module
+ */
+import { ByteSliceStream, join, SEPARATOR } from "./_std.ts";
+import { isHiddenName, isHiddenPath } from "./url_path.ts";
+
+/** What the server knows of a file or directory under the root. */
+export interface FileInfo {
+  /** Absolute real path (symlinks resolved); always inside the root. */
+  readonly path: string;
+  /** True for a directory, false for a regular file. */
+  readonly isDirectory: boolean;
+  /** Size in bytes. */
+  readonly size: number;
+  /** Last modification time, when the file system records one. */
+  readonly mtime: Date | null;
+}
+
+/** One visible entry of a directory. */
+export interface DirEntry extends FileInfo {
+  /** The entry's name in its directory (which may be a symlink's name). */
+  readonly name: string;
+}
+
+/** An inclusive byte range of a file. */
+export interface ByteRange {
+  /** First byte. */
+  readonly start: number;
+  /** Last byte, inclusive. */
+  readonly end: number;
+}
+
+/** Read access to the served tree. Implementations never leave the root. */
+export interface SiteFiles {
+  /** The root's absolute real path. */
+  readonly root: string;
+  /**
+   * Looks up a root-relative path given as decoded segments. Resolves to
+   * `undefined` when nothing is there, or when what is there is outside the
+   * root, private, or neither a regular file nor a directory.
+   */
+  stat(segments: readonly string[]): Promise<FileInfo | undefined>;
+  /** The visible entries of a directory that {@linkcode stat} returned. */
+  list(directory: FileInfo): Promise<DirEntry[]>;
+  /** The bytes of a file that {@linkcode stat} returned, streamed. */
+  read(file: FileInfo, range?: ByteRange): Promise<ReadableStream<Uint8Array>>;
+}
+
+/**
+ * Whether `path` is `root` or inside it. Both must be absolute and
+ * normalised.
+ */
+export function isInside(root: string, path: string): boolean {
+  if (path === root) return true;
+  const prefix = root.endsWith(SEPARATOR) ? root : root + SEPARATOR;
+  return path.startsWith(prefix);
+}
+
+/** Errors that mean "nothing there" for a look-up under the root. */
+function isMissing(error: unknown): boolean {
+  return error instanceof Deno.errors.NotFound ||
+    error instanceof Deno.errors.NotADirectory ||
+    error instanceof Deno.errors.FilesystemLoop ||
+    // ENAMETOOLONG has no class of its own.
+    (error instanceof Error && /name too long/i.test(error.message));
+}
+
+/**
+ * Serves the tree under `root` straight from the disk.
+ *
+ * Symlinks are followed only when their target is inside the root and not
+ * private: Deno's `--allow-read` checks a link's own location, not its
+ * target, so this real-path check is what keeps `root/link -> /etc` shut.
+ *
+ * @param root An existing directory; it is resolved to its real path now.
+ */
+export function createDiskFiles(root: string): SiteFiles {
+  const realRoot = Deno.realPathSync(root);
+
+  /** The real path of `path` when it is visible under the root. */
+  async function resolveInside(path: string): Promise<string | undefined> {
+    let real: string;
+    try {
+      real = await Deno.realPath(path);
+    } catch (error) {
+      if (isMissing(error)) return undefined;
+      throw error;
+    }
+    if (real === path) return real;
+    // A symlink on the way: its target must be inside and not private.
+    if (!isInside(realRoot, real)) return undefined;
+    const relative = real.slice(realRoot.length).split(SEPARATOR).filter(
+      Boolean,
+    );
+    return isHiddenPath(relative) ? undefined : real;
+  }
+
+  async function infoOf(path: string): Promise<FileInfo | undefined> {
+    const real = await resolveInside(path);
+    if (real === undefined) return undefined;
+    let info: Deno.FileInfo;
+    try {
+      info = await Deno.stat(real);
+    } catch (error) {
+      if (isMissing(error)) return undefined;
+      throw error;
+    }
+    if (!info.isFile && !info.isDirectory) return undefined;
+    return {
+      path: real,
+      isDirectory: info.isDirectory,
+      size: info.size,
+      mtime: info.mtime,
+    };
+  }
+
+  return {
+    root: realRoot,
+
+    stat(segments) {
+      return infoOf(join(realRoot, ...segments));
+    },
+
+    async list(directory) {
+      const names: string[] = [];
+      for await (const entry of Deno.readDir(directory.path)) {
+        if (!isHiddenName(entry.name)) names.push(entry.name);
+      }
+      const entries = await Promise.all(
+        names.map(async (name) => {
+          const info = await infoOf(join(directory.path, name));
+          return info && { ...info, name };
+        }),
+      );
+      return entries.filter((entry) => entry !== undefined);
+    },
+
+    async read(file, range) {
+      const handle = await Deno.open(file.path);
+      try {
+        if (range === undefined) return handle.readable;
+        await handle.seek(range.start, Deno.SeekMode.Start);
+        return handle.readable.pipeThrough(
+          new ByteSliceStream(0, range.end - range.start),
+        );
+      } catch (error) {
+        handle.close();
+        throw error;
+      }
+    },
+  };
+}

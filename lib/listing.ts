@@ -1,0 +1,99 @@
+/**
+ * Directory listings: directories first, names escaped, hrefs encoded.
+ *
+ * @module
+ */
+import { escapeHtml, formatBytes } from "./_std.ts";
+import type { DirEntry } from "./files.ts";
+
+const collator = new Intl.Collator("en", { numeric: true });
+
+/** Orders entries directories first, then by name ("file2" before "file10"). */
+export function sortEntries(entries: readonly DirEntry[]): DirEntry[] {
+  return entries.toSorted((a, b) =>
+    Number(b.isDirectory) - Number(a.isDirectory) ||
+    collator.compare(a.name, b.name)
+  );
+}
+
+/** "2026-11-21 08:22" in UTC. */
+function formatTime(date: Date): string {
+  return date.toISOString().slice(0, 16).replace("T", " ");
+}
+
+function renderRow(entry: DirEntry): string {
+  // encodeURIComponent keeps a name one path segment (no "/", "?" or "#")
+  // and stops "javascript:" and other schemes; escapeHtml keeps it inside
+  // the attribute and the text.
+  const suffix = entry.isDirectory ? "/" : "";
+  const href = escapeHtml(`./${encodeURIComponent(entry.name)}${suffix}`);
+  const name = escapeHtml(entry.name) + suffix;
+  const size = entry.isDirectory ? "—" : formatBytes(entry.size, {
+    binary: true,
+  });
+  const time = entry.mtime
+    ? `<time datetime="${entry.mtime.toISOString()}">${
+      formatTime(entry.mtime)
+    }</time>`
+    : "";
+  const kind = entry.isDirectory ? "dir" : "file";
+  return `<tr class="${kind}"><td><a href="${href}">${name}</a></td>` +
+    `<td class="size">${size}</td><td>${time}</td></tr>`;
+}
+
+const STYLE = `
+:root{color-scheme:light dark;--fg:#1d1d1f;--muted:#6e6e73;--line:#e5e5ea;--link:#0a58ca;--hover:#f5f5f7}
+@media (prefers-color-scheme:dark){:root{--fg:#f5f5f7;--muted:#a1a1a6;--line:#38383a;--link:#6ea8fe;--hover:#2c2c2e}}
+body{font:15px/1.5 system-ui,-apple-system,"Segoe UI",sans-serif;color:var(--fg);max-width:56rem;margin:2.5rem auto;padding:0 1rem}
+h1{font-size:1.35rem;font-weight:600;margin:0 0 1rem;word-break:break-all}
+table{width:100%;border-collapse:collapse}
+th{text-align:left;font-weight:500;color:var(--muted);font-size:.8rem;text-transform:uppercase;letter-spacing:.04em}
+th,td{padding:.45rem .6rem;border-bottom:1px solid var(--line)}
+tr:hover td{background:var(--hover)}
+td.size{white-space:nowrap;text-align:right;font-variant-numeric:tabular-nums}
+th.size{text-align:right}
+td:last-child{white-space:nowrap;color:var(--muted);font-variant-numeric:tabular-nums}
+a{color:var(--link);text-decoration:none}a:hover{text-decoration:underline}
+tr.dir a{font-weight:600}
+tr.dir a::before{content:"📁 "}tr.file a::before{content:"📄 "}tr.up a::before{content:"↩ "}
+footer{margin-top:1.5rem;color:var(--muted);font-size:.8rem}
+`;
+
+/**
+ * Renders the HTML listing of a directory.
+ *
+ * @param displayPath The decoded URL path of the directory, ending in "/".
+ * @param entries The directory's visible entries, in any order.
+ */
+export function renderListing(
+  displayPath: string,
+  entries: readonly DirEntry[],
+): string {
+  const title = `Index of ${escapeHtml(displayPath)}`;
+  const parent = displayPath === "/"
+    ? ""
+    : `<tr class="up"><td><a href="../">Parent directory</a></td><td class="size"></td><td></td></tr>`;
+  const rows = sortEntries(entries).map(renderRow).join("\n");
+  const count = entries.length === 1 ? "1 entry" : `${entries.length} entries`;
+  return `<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>${title}</title>
+<style>${STYLE}</style>
+</head>
+<body>
+<h1>${title}</h1>
+<table>
+<thead><tr><th>Name</th><th class="size">Size</th><th>Modified (UTC)</th></tr></thead>
+<tbody>
+${parent}
+${rows}
+</tbody>
+</table>
+<footer>${count} · scriptserver</footer>
+</body>
+</html>
+`;
+}

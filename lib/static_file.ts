@@ -1,0 +1,138 @@
+/**
+ * Static files: media types, validators and 304s, single byte ranges, HEAD.
+ *
+ * @module
+ */
+import { contentType, extname, ifNoneMatch } from "./_std.ts";
+import type { ByteRange, FileInfo, SiteFiles } from "./files.ts";
+import { HttpError } from "./http_error.ts";
+
+/** The methods a static resource answers. */
+export const STATIC_METHODS = "GET, HEAD";
+
+/**
+ * The entity tag of a file, from its size and modification time.
+ *
+ * Hand-written rather than std's `eTag(fileInfo)`, which hashes the same two
+ * facts asynchronously: this one is synchronous and costs nothing per
+ * request. It is strong (as nginx's is), which lets `If-Range` use it.
+ */
+export function fileEtag(file: FileInfo): string {
+  const mtime = file.mtime?.getTime() ?? 0;
+  return `"${file.size.toString(16)}-${mtime.toString(16)}"`;
+}
+
+/**
+ * Parses a `Range` header against a representation of `size` bytes.
+ *
+ * Only a single `bytes` range is honoured; a list of ranges, another unit or
+ * a malformed value is ignored (the full body is sent, RFC 9110 §14.2).
+ *
+ * @returns the range to send, `"unsatisfiable"` (answer 416), or
+ * `undefined` (ignore the header).
+ */
+export function parseRange(
+  header: string,
+  size: number,
+): ByteRange | "unsatisfiable" | undefined {
+  const match = /^bytes=[ \t]*(\d*)-(\d*)[ \t]*$/.exec(header);
+  if (match === null) return undefined;
+  const [, first = "", last = ""] = match;
+  if (first === "" && last === "") return undefined;
+  if (first === "") {
+    // Suffix range: the last N bytes.
+    const length = Number(last);
+    if (length === 0 || size === 0) return "unsatisfiable";
+    return { start: Math.max(0, size - length), end: size - 1 };
+  }
+  const start = Number(first);
+  const end = last === "" ? Infinity : Number(last);
+  if (end < start) return undefined;
+  if (start >= size) return "unsatisfiable";
+  return { start, end: Math.min(end, size - 1) };
+}
+
+/** Whether an `If-Modified-Since` date means the client's copy is current. */
+function isNotModifiedSince(header: string, mtime: Date): boolean {
+  const since = Date.parse(header);
+  // HTTP dates have one-second precision.
+  return !Number.isNaN(since) &&
+    Math.floor(mtime.getTime() / 1000) * 1000 <= since;
+}
+
+/** Whether an `If-Range` value still names the current representation. */
+function isCurrentRange(
+  header: string,
+  etag: string,
+  lastModified: string | undefined,
+): boolean {
+  if (header.startsWith('"')) return header === etag;
+  return header === lastModified;
+}
+
+/**
+ * Answers a GET or HEAD for a regular file.
+ *
+ * @throws {HttpError} 405 for other methods.
+ */
+export async function serveFile(
+  request: Request,
+  file: FileInfo,
+  files: SiteFiles,
+): Promise<Response> {
+  const { method } = request;
+  if (method !== "GET" && method !== "HEAD") {
+    throw new HttpError(405, "Method not allowed", {
+      headers: { allow: STATIC_METHODS },
+    });
+  }
+  const etag = fileEtag(file);
+  const lastModified = file.mtime?.toUTCString();
+  const headers = new Headers({
+    "content-type": contentType(extname(file.path)) ??
+      "application/octet-stream",
+    "accept-ranges": "bytes",
+    etag,
+  });
+  if (lastModified !== undefined) headers.set("last-modified", lastModified);
+
+  // RFC 9110 §13.2.2: If-None-Match first; If-Modified-Since only without it.
+  const inm = request.headers.get("if-none-match");
+  const ims = request.headers.get("if-modified-since");
+  if (
+    inm !== null
+      ? !ifNoneMatch(inm, etag)
+      : ims !== null && file.mtime !== null &&
+        isNotModifiedSince(ims, file.mtime)
+  ) {
+    headers.delete("content-type");
+    return new Response(null, { status: 304, headers });
+  }
+
+  const rangeHeader = request.headers.get("range");
+  const ifRange = request.headers.get("if-range");
+  const range = method === "GET" && rangeHeader !== null &&
+      (ifRange === null || isCurrentRange(ifRange, etag, lastModified))
+    ? parseRange(rangeHeader, file.size)
+    : undefined;
+
+  if (range === "unsatisfiable") {
+    throw new HttpError(416, "Range not satisfiable", {
+      headers: { "content-range": `bytes */${file.size}` },
+    });
+  }
+  if (range !== undefined) {
+    headers.set(
+      "content-range",
+      `bytes ${range.start}-${range.end}/${file.size}`,
+    );
+    headers.set("content-length", String(range.end - range.start + 1));
+    return new Response(await files.read(file, range), {
+      status: 206,
+      headers,
+    });
+  }
+  headers.set("content-length", String(file.size));
+  const body = method === "HEAD" ? null : await files.read(file);
+  return new Response(body, { headers });
+}

@@ -1,0 +1,108 @@
+/**
+ * From a request to a safe, root-relative list of path segments.
+ *
+ * This is the first line of the path-containment defence (the second is the
+ * real-path check in `files.ts`). Everything here is pure and hand-written
+ * because no library does exactly this; each rule says which attack it stops.
+ *
+ * @module
+ */
+import { HttpError } from "./http_error.ts";
+
+/** A URL path decoded into file-name segments. */
+export interface UrlPath {
+  /** Decoded segments, root first; empty for "/". No segment is "", "." or "..". */
+  segments: string[];
+  /** Whether the path ended with "/" (a directory was asked for). */
+  trailingSlash: boolean;
+}
+
+/**
+ * A Host header: a registered name or IPv4 address, or a bracketed IPv6
+ * literal, with an optional port.
+ *
+ * Deno builds `request.url` by pasting the Host header in front of the
+ * request-target without parsing either, so a Host such as `x/hello.ts?`
+ * would move the real path into the query string. Anything else is refused.
+ */
+const HOST = /^(?:[A-Za-z0-9._-]+|\[[0-9A-Fa-f:.]+\])(?::(\d{1,5}))?$/;
+
+/**
+ * Returns the request's URL, after checking the Host header it was built
+ * from.
+ *
+ * @throws {HttpError} 400 when the Host header or the URL is malformed.
+ */
+export function parseRequestUrl(request: Request): URL {
+  const host = request.headers.get("host");
+  if (host !== null) {
+    const match = HOST.exec(host);
+    if (match === null || Number(match[1] ?? 0) > 65535) {
+      throw new HttpError(400, "Invalid Host header");
+    }
+  }
+  // URL.parse normalises "." and ".." segments (including their %2e forms)
+  // and backslashes, the way browsers do.
+  const url = URL.parse(request.url);
+  if (url === null) throw new HttpError(400, "Invalid request URL");
+  return url;
+}
+
+/**
+ * Whether a file name is private: names starting with "." (dotfiles, and
+ * "." and ".." themselves) or "_" (private helpers) are never served or
+ * listed.
+ */
+export function isHiddenName(name: string): boolean {
+  return name.startsWith(".") || name.startsWith("_");
+}
+
+/**
+ * Whether a root-relative path is private: any segment is hidden, except a
+ * leading ".well-known" (RFC 8615), which stays reachable.
+ */
+export function isHiddenPath(segments: readonly string[]): boolean {
+  for (let i = 0; i < segments.length; i++) {
+    const name = segments[i]!;
+    if (i === 0 && name === ".well-known") continue;
+    if (isHiddenName(name)) return true;
+  }
+  return false;
+}
+
+/**
+ * Decodes a URL pathname (as `URL.pathname` gives it: starting with "/",
+ * still percent-encoded) once into file-name segments.
+ *
+ * Empty segments ("//") are dropped.
+ *
+ * @throws {HttpError} 400 for malformed percent-escapes (including overlong
+ * or otherwise invalid UTF-8) and NUL bytes, which would truncate a path at
+ * the system-call boundary; 404 for segments that decode to a separator
+ * ("%2F", "%5C": a second path level smuggled inside one name), to "." or
+ * "..", or to a private name.
+ */
+export function decodeUrlPath(pathname: string): UrlPath {
+  const parts = pathname.split("/");
+  const segments: string[] = [];
+  // parts[0] is the empty string before the leading "/".
+  for (let i = 1; i < parts.length; i++) {
+    const part = parts[i]!;
+    if (part === "") continue;
+    let name: string;
+    try {
+      name = part.includes("%") ? decodeURIComponent(part) : part;
+    } catch {
+      throw new HttpError(400, "Malformed percent-encoding in the URL path");
+    }
+    if (name.includes("\0")) {
+      throw new HttpError(400, "The URL path contains a NUL byte");
+    }
+    if (name.includes("/") || name.includes("\\")) {
+      throw new HttpError(404, "Not found");
+    }
+    segments.push(name);
+  }
+  if (isHiddenPath(segments)) throw new HttpError(404, "Not found");
+  return { segments, trailingSlash: pathname.endsWith("/") };
+}

@@ -1,0 +1,282 @@
+/**
+ * Test helpers: a real scriptserver process under the minimal permissions,
+ * raw HTTP over a socket, and temporary sites.
+ */
+import { TextLineStream } from "@std/streams/text-line-stream";
+import { dirname, fromFileUrl, join } from "@std/path";
+
+/** The repository's main.ts. */
+export const MAIN: string = fromFileUrl(new URL("../main.ts", import.meta.url));
+/** The repository root. */
+export const REPO: string = dirname(MAIN);
+
+/** Upper bound for any wait in a test: startup, a request, a shutdown. */
+export const TIMEOUT_MS = 15_000;
+
+/** A free TCP port on 127.0.0.1 (the listener is closed before returning). */
+export function freePort(): number {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const { port } = listener.addr as Deno.NetAddr;
+  listener.close();
+  return port;
+}
+
+/** Collected output of a child process, line by line. */
+class Lines {
+  readonly lines: string[] = [];
+  #waiters: {
+    test: (line: string) => boolean;
+    resolve: (l: string) => void;
+  }[] = [];
+  readonly done: Promise<void>;
+
+  constructor(stream: ReadableStream<Uint8Array>) {
+    this.done = (async () => {
+      const lines = stream.pipeThrough(new TextDecoderStream()).pipeThrough(
+        new TextLineStream() as TransformStream<string, string>,
+      );
+      for await (const line of lines) {
+        this.lines.push(line);
+        this.#waiters = this.#waiters.filter((w) => {
+          if (!w.test(line)) return true;
+          w.resolve(line);
+          return false;
+        });
+      }
+    })();
+  }
+
+  /** Resolves with the first line (past or future) that passes `test`. */
+  waitFor(test: (line: string) => boolean, ms = TIMEOUT_MS): Promise<string> {
+    const seen = this.lines.find(test);
+    if (seen !== undefined) return Promise.resolve(seen);
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(
+        () =>
+          reject(new Error(`No matching line within ${ms} ms:\n${this.text}`)),
+        ms,
+      );
+      this.#waiters.push({
+        test,
+        resolve: (line) => {
+          clearTimeout(timer);
+          resolve(line);
+        },
+      });
+    });
+  }
+
+  get text(): string {
+    return this.lines.join("\n");
+  }
+}
+
+/** A scriptserver child process. */
+export interface RunningServer {
+  /** The URL from the startup line, e.g. `http://127.0.0.1:41234/`. */
+  url: string;
+  port: number;
+  process: Deno.ChildProcess;
+  stdout: Lines;
+  stderr: Lines;
+  /** Sends `signal` (default SIGTERM) and waits for the exit, bounded. */
+  stop(signal?: Deno.Signal): Promise<Deno.CommandStatus>;
+}
+
+/** Options for {@linkcode spawnServer}. */
+export interface SpawnOptions {
+  /** Arguments after main.ts (ROOT, flags). */
+  args?: string[];
+  /** Deno permission flags. Default: the minimal ones for `root` and the port. */
+  permissions?: string[];
+  /** The directory served; used for the default permissions. */
+  root?: string;
+  /** Environment for the child (added to a clean one). */
+  env?: Record<string, string>;
+  /** Working directory. */
+  cwd?: string;
+}
+
+/** Starts `deno run main.ts` as a child process, without waiting for it. */
+export function spawnRaw(
+  permissions: string[],
+  args: string[],
+  options: { env?: Record<string, string>; cwd?: string } = {},
+): { process: Deno.ChildProcess; stdout: Lines; stderr: Lines } {
+  const process = new Deno.Command(Deno.execPath(), {
+    args: ["run", "--no-prompt", ...permissions, MAIN, ...args],
+    stdout: "piped",
+    stderr: "piped",
+    stdin: "null",
+    clearEnv: true,
+    env: { NO_COLOR: "1", ...options.env },
+    ...(options.cwd ? { cwd: options.cwd } : {}),
+  }).spawn();
+  return {
+    process,
+    stdout: new Lines(process.stdout),
+    stderr: new Lines(process.stderr),
+  };
+}
+
+/** Waits for a child's exit, killing it when it outlives `ms`. */
+export async function waitExit(
+  process: Deno.ChildProcess,
+  ms = TIMEOUT_MS,
+): Promise<Deno.CommandStatus> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<"timeout">((resolve) => {
+    timer = setTimeout(() => resolve("timeout"), ms);
+  });
+  const result = await Promise.race([process.status, timeout]);
+  clearTimeout(timer);
+  if (result === "timeout") {
+    process.kill("SIGKILL");
+    await process.status;
+    throw new Error(`The process did not exit within ${ms} ms`);
+  }
+  return result;
+}
+
+/**
+ * Starts scriptserver on a free port under exactly
+ * `--no-prompt --allow-net=127.0.0.1:PORT --allow-read=ROOT` (unless told
+ * otherwise) and waits, bounded, for its startup line.
+ */
+export async function spawnServer(
+  options: SpawnOptions = {},
+): Promise<RunningServer> {
+  const port = freePort();
+  const permissions = options.permissions ?? [
+    `--allow-net=127.0.0.1:${port}`,
+    ...(options.root ? [`--allow-read=${options.root}`] : []),
+  ];
+  const args = [
+    ...(options.root ? [options.root] : []),
+    "--port",
+    String(port),
+    ...(options.args ?? []),
+  ];
+  const child = spawnRaw(permissions, args, options);
+  const stop = async (signal: Deno.Signal = "SIGTERM") => {
+    try {
+      child.process.kill(signal);
+    } catch {
+      // Already exited.
+    }
+    const status = await waitExit(child.process);
+    await Promise.all([child.stdout.done, child.stderr.done]);
+    return status;
+  };
+  try {
+    const line = await Promise.race([
+      child.stdout.waitFor((l) => l.includes(" at http://")),
+      child.process.status.then((s) => {
+        throw new Error(
+          `The server exited with ${s.code}:\n${child.stderr.text}`,
+        );
+      }),
+    ]);
+    const url = line.slice(line.indexOf("http://"));
+    return { ...child, url, port, stop };
+  } catch (error) {
+    await stop("SIGKILL").catch(() => {});
+    throw error;
+  }
+}
+
+/** A parsed raw HTTP response. */
+export interface RawResponse {
+  status: number;
+  /** The status line and headers, as received. */
+  head: string;
+  headers: Headers;
+  body: string;
+}
+
+/**
+ * Sends bytes no client would normalise and reads the response until the
+ * server closes the connection (send `Connection: close`).
+ */
+export async function rawRequest(
+  port: number,
+  text: string,
+): Promise<RawResponse> {
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+  const timer = setTimeout(() => conn.close(), TIMEOUT_MS);
+  const chunks: Uint8Array<ArrayBuffer>[] = [];
+  try {
+    await conn.write(new TextEncoder().encode(text));
+    const buffer = new Uint8Array(64 * 1024);
+    while (true) {
+      const n = await conn.read(buffer);
+      if (n === null) break;
+      chunks.push(buffer.slice(0, n));
+    }
+  } finally {
+    clearTimeout(timer);
+    try {
+      conn.close();
+    } catch {
+      // Closed by the timer.
+    }
+  }
+  const raw = await new Blob(chunks).text();
+  const split = raw.indexOf("\r\n\r\n");
+  const head = split === -1 ? raw : raw.slice(0, split);
+  const [statusLine = "", ...headerLines] = head.split("\r\n");
+  const headers = new Headers();
+  for (const line of headerLines) {
+    const colon = line.indexOf(":");
+    if (colon > 0) {
+      headers.append(line.slice(0, colon), line.slice(colon + 1).trim());
+    }
+  }
+  return {
+    status: Number(statusLine.split(" ")[1]),
+    head,
+    headers,
+    body: split === -1 ? "" : raw.slice(split + 4),
+  };
+}
+
+/** A raw GET with `Connection: close`. */
+export function rawGet(
+  port: number,
+  target: string,
+  host = "127.0.0.1",
+  method = "GET",
+): Promise<RawResponse> {
+  return rawRequest(
+    port,
+    `${method} ${target} HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`,
+  );
+}
+
+/** Files to write: path -> text or bytes; a value `{ symlink }` makes a link. */
+export type Tree = Record<string, string | Uint8Array | { symlink: string }>;
+
+/** Writes a tree of files under `dir`. */
+export async function writeTree(dir: string, tree: Tree): Promise<void> {
+  for (const [path, content] of Object.entries(tree)) {
+    const full = join(dir, path);
+    await Deno.mkdir(dirname(full), { recursive: true });
+    if (typeof content === "string") await Deno.writeTextFile(full, content);
+    else if (content instanceof Uint8Array) await Deno.writeFile(full, content);
+    else await Deno.symlink(content.symlink, full);
+  }
+}
+
+/** A temporary directory with `tree` in it, removed by `[Symbol.asyncDispose]`. */
+export async function tempTree(
+  tree: Tree,
+): Promise<{ path: string } & AsyncDisposable> {
+  const path = await Deno.realPath(await Deno.makeTempDir({ prefix: "ss_" }));
+  await writeTree(path, tree);
+  return {
+    path,
+    async [Symbol.asyncDispose]() {
+      await Deno.remove(path, { recursive: true });
+    },
+  };
+}

@@ -1,0 +1,84 @@
+import { assertEquals, assertStringIncludes, assertThrows } from "./_assert.ts";
+import {
+  parseCli,
+  parsePort,
+  permissionFlags,
+  shellQuote,
+  usage,
+  UsageError,
+} from "../lib/cli.ts";
+
+Deno.test("parseCli() has safe defaults", () => {
+  assertEquals(parseCli([]), {
+    root: undefined,
+    port: undefined,
+    host: "127.0.0.1",
+    prod: false,
+    quiet: false,
+    help: false,
+  });
+});
+
+Deno.test("parseCli() reads ROOT and every flag", () => {
+  assertEquals(
+    parseCli([
+      "site",
+      "--port",
+      "9000",
+      "--host",
+      "0.0.0.0",
+      "--prod",
+      "--quiet",
+    ]),
+    {
+      root: "site",
+      port: 9000,
+      host: "0.0.0.0",
+      prod: true,
+      quiet: true,
+      help: false,
+    },
+  );
+  assertEquals(parseCli(["--port=0"]).port, 0);
+  assertEquals(parseCli(["-h"]).help, true);
+  assertEquals(parseCli(["8080"]).root, "8080");
+});
+
+Deno.test("parseCli() rejects unknown flags, bad ports and extra arguments", () => {
+  assertThrows(() => parseCli(["--portt", "1"]), UsageError, '"--portt"');
+  assertThrows(() => parseCli(["--port", "abc"]), UsageError, '"abc"');
+  assertThrows(() => parseCli(["--port", "70000"]), UsageError, "0 to 65535");
+  assertThrows(() => parseCli(["--port"]), UsageError);
+  assertThrows(() => parseCli(["a", "b"]), UsageError, "one ROOT");
+  assertThrows(() => parseCli(["--host="]), UsageError);
+});
+
+Deno.test("parsePort() names where the bad value came from", () => {
+  assertEquals(parsePort("8000"), 8000);
+  assertThrows(() => parsePort("-1", "PORT"), UsageError, 'PORT "-1"');
+  assertThrows(() => parsePort("1e3"), UsageError);
+});
+
+Deno.test("permissionFlags() asks for one address and one directory", () => {
+  assertEquals(permissionFlags("./site", "127.0.0.1", 8000), {
+    net: "--allow-net=127.0.0.1:8000",
+    read: "--allow-read=./site",
+  });
+  assertEquals(permissionFlags("my site", "::1", 80), {
+    net: "--allow-net='[::1]:80'",
+    read: "--allow-read='my site'",
+  });
+});
+
+Deno.test("shellQuote() quotes only what a shell would split", () => {
+  assertEquals(shellQuote("/srv/site"), "/srv/site");
+  assertEquals(shellQuote("it's"), `'it'\\''s'`);
+  assertEquals(shellQuote("$HOME"), "'$HOME'");
+});
+
+Deno.test("usage() shows the minimal deno run line for ROOT", () => {
+  assertStringIncludes(
+    usage("/srv/site", "127.0.0.1", 8000),
+    "deno run --no-prompt --allow-net=127.0.0.1:8000 --allow-read=/srv/site main.ts",
+  );
+});

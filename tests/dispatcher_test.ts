@@ -1,0 +1,164 @@
+import {
+  assert,
+  assertEquals,
+  assertMatch,
+  assertStringIncludes,
+} from "./_assert.ts";
+import { createHandler } from "../lib/mod.ts";
+import type { SiteFiles } from "../lib/files.ts";
+import { tempTree } from "./_helpers.ts";
+
+async function site() {
+  return await tempTree({
+    "hello.txt": "Hello world !",
+    "docs/a.txt": "a",
+    "docs/.hidden": "h",
+    "html/index.html": "<h1>index.html</h1>",
+    "html/index.htm": "<h1>index.htm</h1>",
+    "htm/index.htm": "<h1>index.htm</h1>",
+    "javascript:alert(1)/x.txt": "x",
+  });
+}
+
+Deno.test("createHandler() serves a file and a listing", async () => {
+  await using dir = await site();
+  const handle = createHandler({ root: dir.path });
+  const file = await handle(new Request("http://x/hello.txt"));
+  assertEquals(await file.text(), "Hello world !");
+  const listing = await handle(new Request("http://x/docs/"));
+  assertEquals(listing.headers.get("content-type"), "text/html; charset=utf-8");
+  const html = await listing.text();
+  assertStringIncludes(html, 'href="./a.txt"');
+  assert(!html.includes(".hidden"));
+});
+
+Deno.test("createHandler() prefers index.html, then index.htm, to a listing", async () => {
+  await using dir = await site();
+  const handle = createHandler({ root: dir.path });
+  assertEquals(
+    await (await handle(new Request("http://x/html/"))).text(),
+    "<h1>index.html</h1>",
+  );
+  assertEquals(
+    await (await handle(new Request("http://x/htm/"))).text(),
+    "<h1>index.htm</h1>",
+  );
+});
+
+Deno.test("createHandler() redirects a directory to its trailing slash with a relative Location", async () => {
+  await using dir = await site();
+  const handle = createHandler({ root: dir.path });
+  const response = await handle(new Request("http://x/docs?sort=name"));
+  assertEquals(response.status, 301);
+  assertEquals(response.headers.get("location"), "./docs/?sort=name");
+  const odd = await handle(new Request("http://x//javascript:alert(1)"));
+  assertEquals(odd.status, 301);
+  assertEquals(odd.headers.get("location"), "./javascript%3Aalert(1)/");
+  assert(!odd.headers.get("location")!.startsWith("//"));
+});
+
+Deno.test("createHandler() answers 404 for a file asked as a directory", async () => {
+  await using dir = await site();
+  const handle = createHandler({ root: dir.path });
+  const response = await handle(new Request("http://x/hello.txt/"));
+  assertEquals(response.status, 404);
+  await response.body?.cancel();
+});
+
+Deno.test("createHandler() answers 405 with Allow for POST to a listing", async () => {
+  await using dir = await site();
+  const handle = createHandler({ root: dir.path });
+  const response = await handle(
+    new Request("http://x/docs/", { method: "POST", body: "x=1" }),
+  );
+  assertEquals(response.status, 405);
+  assertEquals(response.headers.get("allow"), "GET, HEAD");
+  await response.body?.cancel();
+});
+
+Deno.test("createHandler() strips the body of HEAD responses, errors included", async () => {
+  await using dir = await site();
+  const handle = createHandler({ root: dir.path });
+  const listing = await handle(
+    new Request("http://x/docs/", { method: "HEAD" }),
+  );
+  assertEquals(listing.status, 200);
+  assertEquals(listing.body, null);
+  const missing = await handle(
+    new Request("http://x/nope", { method: "HEAD" }),
+  );
+  assertEquals(missing.status, 404);
+  assertEquals(missing.body, null);
+});
+
+Deno.test("createHandler() error pages never reflect the path unescaped", async () => {
+  await using dir = await site();
+  const handle = createHandler({ root: dir.path });
+  const response = await handle(
+    new Request("http://x/%3Cscript%3Ealert(1)%3C/script%3E"),
+  );
+  assertEquals(response.status, 404);
+  assertEquals(
+    response.headers.get("content-type"),
+    "text/html; charset=utf-8",
+  );
+  assert(!(await response.text()).includes("<script>"));
+});
+
+Deno.test("createHandler() cancels request bodies it does not read", async () => {
+  await using dir = await site();
+  const handle = createHandler({ root: dir.path });
+  let cancelled = false;
+  const body = new ReadableStream({
+    cancel() {
+      cancelled = true;
+    },
+  });
+  const response = await handle(
+    new Request("http://x/hello.txt", { method: "PUT", body }),
+  );
+  assertEquals(response.status, 405);
+  await response.body?.cancel();
+  assert(cancelled);
+});
+
+const failingFiles: SiteFiles = {
+  root: "/nowhere",
+  stat() {
+    return Promise.reject(new Error("disk on fire at /secret/path"));
+  },
+  list: () => Promise.resolve([]),
+  read: () => Promise.resolve(new ReadableStream()),
+};
+
+Deno.test("createHandler() answers unexpected errors with 500 and details in development", async () => {
+  const logged: [unknown, string][] = [];
+  const handle = createHandler({
+    root: "/nowhere",
+    files: failingFiles,
+    onError: (error, id) => logged.push([error, id]),
+  });
+  const response = await handle(new Request("http://x/a"));
+  assertEquals(response.status, 500);
+  const html = await response.text();
+  assertStringIncludes(html, "disk on fire");
+  assertEquals(logged.length, 1);
+  assertStringIncludes(html, logged[0]![1]);
+});
+
+Deno.test("createHandler() answers unexpected errors with a plain 500 and an id in production", async () => {
+  const logged: string[] = [];
+  const handle = createHandler({
+    root: "/nowhere",
+    files: failingFiles,
+    prod: true,
+    onError: (_error, id) => logged.push(id),
+  });
+  const response = await handle(new Request("http://x/a"));
+  assertEquals(response.status, 500);
+  const html = await response.text();
+  assert(!html.includes("disk on fire"));
+  assert(!html.includes("/secret/path"));
+  assertMatch(logged[0]!, /^[0-9a-f]{8}$/);
+  assertStringIncludes(html, `error id ${logged[0]}`);
+});

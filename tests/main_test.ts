@@ -1,0 +1,228 @@
+/**
+ * The command-line contract of main.ts, run as a real child process.
+ */
+import {
+  assert,
+  assertEquals,
+  assertMatch,
+  assertStringIncludes,
+} from "./_assert.ts";
+import { join } from "@std/path";
+import {
+  freePort,
+  REPO,
+  spawnRaw,
+  spawnServer,
+  tempTree,
+  waitExit,
+} from "./_helpers.ts";
+
+const SCRIPTS = join(REPO, "scripts");
+
+/** Runs main.ts to completion and returns its exit code and output. */
+async function run(
+  permissions: string[],
+  args: string[],
+  env: Record<string, string> = {},
+) {
+  const child = spawnRaw(permissions, args, { env });
+  const status = await waitExit(child.process);
+  await Promise.all([child.stdout.done, child.stderr.done]);
+  return {
+    code: status.code,
+    stdout: child.stdout.text,
+    stderr: child.stderr.text,
+  };
+}
+
+function assertNoStackTrace(text: string) {
+  assert(!/^\s+at /m.test(text), `a stack trace was printed:\n${text}`);
+}
+
+Deno.test("--help shows the minimal deno run line and exits 0", async () => {
+  const result = await run([], ["/srv/site", "--port", "9000", "--help"]);
+  assertEquals(result.code, 0);
+  assertStringIncludes(
+    result.stdout,
+    "deno run --no-prompt --allow-net=127.0.0.1:9000 --allow-read=/srv/site main.ts",
+  );
+  assertStringIncludes(result.stdout, "--prod");
+  assertStringIncludes(result.stdout, "--quiet");
+});
+
+Deno.test("a missing permission gives one line naming the flags and exit 1", async () => {
+  await using dir = await tempTree({ "a.txt": "a" });
+  const port = freePort();
+  const none = await run([], [dir.path, "--port", String(port)]);
+  assertEquals(none.code, 1);
+  assertEquals(none.stderr.trim().split("\n").length, 1, none.stderr);
+  assertStringIncludes(none.stderr, `--allow-net=127.0.0.1:${port}`);
+  assertStringIncludes(none.stderr, `--allow-read=${dir.path}`);
+  assertNoStackTrace(none.stderr);
+
+  const noRead = await run([`--allow-net=127.0.0.1:${port}`], [
+    dir.path,
+    "--port",
+    String(port),
+  ]);
+  assertEquals(noRead.code, 1);
+  assertStringIncludes(noRead.stderr, `--allow-read=${dir.path}`);
+  assert(!noRead.stderr.includes("--allow-net"));
+
+  const noNet = await run([`--allow-read=${dir.path}`], [
+    dir.path,
+    "--port",
+    String(port),
+  ]);
+  assertEquals(noNet.code, 1);
+  assertStringIncludes(noNet.stderr, `--allow-net=127.0.0.1:${port}`);
+  assert(!noNet.stderr.includes("--allow-read"));
+});
+
+Deno.test("bad flags and a missing ROOT exit non-zero with one line", async () => {
+  const flag = await run([], ["--prot", "1"]);
+  assertEquals(flag.code, 2);
+  assertStringIncludes(flag.stderr, 'Unknown option "--prot"');
+  assertNoStackTrace(flag.stderr);
+
+  const port = await run([], ["--port", "http"]);
+  assertEquals(port.code, 2);
+  assertStringIncludes(port.stderr, '--port "http"');
+
+  await using dir = await tempTree({ "file.txt": "x" });
+  const missing = join(dir.path, "missing");
+  const absent = await run(
+    ["--allow-net=127.0.0.1:1", `--allow-read=${dir.path}`],
+    [missing, "--port", "1"],
+  );
+  assertEquals(absent.code, 1);
+  assertStringIncludes(absent.stderr, "does not exist");
+  const file = join(dir.path, "file.txt");
+  const notDir = await run(
+    ["--allow-net=127.0.0.1:1", `--allow-read=${file}`],
+    [file, "--port", "1"],
+  );
+  assertEquals(notDir.code, 1);
+  assertStringIncludes(notDir.stderr, "is not a directory");
+});
+
+Deno.test("a port in use exits 1 with a clear message", async () => {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const { port } = listener.addr as Deno.NetAddr;
+  try {
+    const result = await run(
+      [`--allow-net=127.0.0.1:${port}`, `--allow-read=${SCRIPTS}`],
+      ["--port", String(port)],
+    );
+    assertEquals(result.code, 1);
+    assertStringIncludes(result.stderr, "address is in use");
+    assertNoStackTrace(result.stderr);
+  } finally {
+    listener.close();
+  }
+});
+
+Deno.test("without ROOT it serves the bundled scripts/ from any working directory", async () => {
+  const port = freePort();
+  const child = spawnRaw(
+    [`--allow-net=127.0.0.1:${port}`, `--allow-read=${SCRIPTS}`],
+    ["--port", String(port), "--quiet"],
+    { cwd: Deno.makeTempDirSync() },
+  );
+  try {
+    const line = await child.stdout.waitFor((l) => l.includes(" at http://"));
+    assertEquals(
+      line,
+      `scriptserver: serving ${SCRIPTS} at http://127.0.0.1:${port}/`,
+    );
+    const response = await fetch(`http://127.0.0.1:${port}/`);
+    assertEquals(
+      await response.text(),
+      await Deno.readTextFile(join(SCRIPTS, "index.html")),
+    );
+  } finally {
+    child.process.kill("SIGTERM");
+    assertEquals((await waitExit(child.process)).code, 0);
+  }
+});
+
+Deno.test("PORT is read only when env access is granted", async () => {
+  const granted = await run(["--allow-env=PORT"], ["--help"], {
+    PORT: "8123",
+  });
+  assertStringIncludes(granted.stdout, "--allow-net=127.0.0.1:8123");
+  const denied = await run([], ["--help"], { PORT: "8123" });
+  assertEquals(denied.code, 0);
+  assertStringIncludes(denied.stdout, "--allow-net=127.0.0.1:8000");
+  const flagWins = await run(["--allow-env=PORT"], ["--port", "9", "--help"], {
+    PORT: "8123",
+  });
+  assertStringIncludes(flagWins.stdout, "--allow-net=127.0.0.1:9");
+  const bad = await run(["--allow-env=PORT"], ["--help"], { PORT: "eighty" });
+  assertEquals(bad.code, 2);
+  assertStringIncludes(bad.stderr, 'PORT "eighty"');
+
+  const port = freePort();
+  const child = spawnRaw(
+    [
+      "--allow-env=PORT",
+      `--allow-net=127.0.0.1:${port}`,
+      `--allow-read=${SCRIPTS}`,
+    ],
+    ["--quiet"],
+    { env: { PORT: String(port) } },
+  );
+  try {
+    await child.stdout.waitFor((l) => l.endsWith(`:${port}/`));
+  } finally {
+    child.process.kill("SIGTERM");
+    await waitExit(child.process);
+  }
+});
+
+Deno.test("--quiet turns the access log off", async () => {
+  const server = await spawnServer({ root: SCRIPTS, args: ["--quiet"] });
+  await (await fetch(server.url)).body?.cancel();
+  await (await fetch(new URL("/missing", server.url))).body?.cancel();
+  assertEquals((await server.stop()).code, 0);
+  assertEquals(server.stdout.lines.filter((l) => /^GET /.test(l)), []);
+});
+
+Deno.test("SIGTERM lets an in-flight download finish, refuses new connections, exits 0", async () => {
+  const size = 32 * 1024 * 1024;
+  await using dir = await tempTree({ "big.bin": new Uint8Array(size) });
+  const server = await spawnServer({ root: dir.path, args: ["--quiet"] });
+  const response = await fetch(new URL("/big.bin", server.url));
+  const reader = response.body!.getReader();
+  let received = (await reader.read()).value?.length ?? 0;
+  server.process.kill("SIGTERM");
+  // New connections are refused once the listener is closed.
+  await server.stdout.waitFor((l) => l.includes("shutting down"));
+  let refused = false;
+  for (let i = 0; i < 50 && !refused; i++) {
+    try {
+      const conn = await Deno.connect({
+        hostname: "127.0.0.1",
+        port: server.port,
+      });
+      conn.close();
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    } catch {
+      refused = true;
+    }
+  }
+  assert(refused, "the server still accepted connections after SIGTERM");
+  while (true) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    received += value.length;
+  }
+  assertEquals(received, size);
+  assertEquals((await server.stop()).code, 0);
+});
+
+Deno.test("SIGINT stops the server with exit code 0", async () => {
+  const server = await spawnServer({ root: SCRIPTS, args: ["--quiet"] });
+  assertEquals((await server.stop("SIGINT")).code, 0);
+  assertMatch(server.stdout.text, /shutting down/);
+});
