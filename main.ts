@@ -102,7 +102,25 @@ async function main(args: string[]): Promise<number> {
   if (problem !== undefined) return fail(problem, 1);
 
   const handler = createHandler({ root, prod });
-  let server: Deno.HttpServer;
+
+  // Listen for signals before listening for requests: a signal that arrives
+  // just after the startup line must still stop the server gracefully.
+  // (Deno.serve returns synchronously, so `server` is set before any
+  // listener can run.) An AbortSignal would close in-flight connections;
+  // shutdown() lets them finish.
+  let server: Deno.HttpServer | undefined;
+  let stopping = false;
+  const stop = () => {
+    if (stopping) return;
+    stopping = true;
+    console.log("scriptserver: shutting down");
+    // Stop accepting; let in-flight requests finish, but not forever.
+    setTimeout(() => Deno.exit(0), SHUTDOWN_GRACE_MS);
+    server?.shutdown();
+  };
+  Deno.addSignalListener("SIGINT", stop);
+  if (Deno.build.os !== "windows") Deno.addSignalListener("SIGTERM", stop);
+
   try {
     server = Deno.serve({
       hostname: host,
@@ -118,18 +136,6 @@ async function main(args: string[]): Promise<number> {
       : (error as Error).message;
     return fail(`Cannot listen on ${hostForUrl(host)}:${port}: ${reason}`, 1);
   }
-
-  let stopping = false;
-  const stop = () => {
-    if (stopping) return;
-    stopping = true;
-    console.log("scriptserver: shutting down");
-    // Stop accepting; let in-flight requests finish, but not forever.
-    setTimeout(() => Deno.exit(0), SHUTDOWN_GRACE_MS);
-    server.shutdown();
-  };
-  Deno.addSignalListener("SIGINT", stop);
-  if (Deno.build.os !== "windows") Deno.addSignalListener("SIGTERM", stop);
 
   await server.finished;
   return 0;
