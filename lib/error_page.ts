@@ -5,6 +5,10 @@
  * @module
  */
 import { escapeHtml, STATUS_TEXT } from "./_std.ts";
+import { renderDocument } from "./html.ts";
+
+const STYLE =
+  ":root{color-scheme:light dark}body{font:15px/1.5 system-ui,sans-serif;max-width:48rem;margin:3rem auto;padding:0 1rem}h1{font-size:1.4rem}pre{overflow:auto;padding:1rem;border:1px solid #8884;border-radius:6px;font-size:.85rem}";
 
 /** What an error page shows. */
 export interface ErrorPageOptions {
@@ -24,21 +28,12 @@ export function renderErrorPage(
   const title = `${status} ${STATUS_TEXT[status] ?? "Error"}`;
   const detail = options.detail === undefined
     ? ""
-    : `<pre>${escapeHtml(options.detail)}</pre>\n`;
-  return `<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>${title}</title>
-<style>:root{color-scheme:light dark}body{font:15px/1.5 system-ui,sans-serif;max-width:48rem;margin:3rem auto;padding:0 1rem}h1{font-size:1.4rem}pre{overflow:auto;padding:1rem;border:1px solid #8884;border-radius:6px;font-size:.85rem}</style>
-</head>
-<body>
-<h1>${title}</h1>
-<p>${escapeHtml(options.message)}</p>
-${detail}</body>
-</html>
-`;
+    : `<pre>${escapeHtml(options.detail)}</pre>`;
+  return renderDocument({
+    title,
+    style: STYLE,
+    body: `<h1>${title}</h1>\n<p>${escapeHtml(options.message)}</p>\n${detail}`,
+  });
 }
 
 /** An HTML error response. */

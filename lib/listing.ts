@@ -5,6 +5,7 @@
  */
 import { escapeHtml, formatBytes } from "./_std.ts";
 import type { DirEntry } from "./files.ts";
+import { renderDocument } from "./html.ts";
 
 const collator = new Intl.Collator("en", { numeric: true });
 
@@ -75,16 +76,10 @@ export function renderListing(
     : `<tr class="up"><td><a href="../">Parent directory</a></td><td class="size"></td><td></td></tr>`;
   const rows = sortEntries(entries).map(renderRow).join("\n");
   const count = entries.length === 1 ? "1 entry" : `${entries.length} entries`;
-  return `<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>${title}</title>
-<style>${STYLE}</style>
-</head>
-<body>
-<h1>${title}</h1>
+  return renderDocument({
+    title,
+    style: STYLE,
+    body: `<h1>${title}</h1>
 <table>
 <thead><tr><th>Name</th><th class="size">Size</th><th>Modified (UTC)</th></tr></thead>
 <tbody>
@@ -92,8 +87,6 @@ ${parent}
 ${rows}
 </tbody>
 </table>
-<footer>${count} · scriptserver</footer>
-</body>
-</html>
-`;
+<footer>${count} · scriptserver</footer>`,
+  });
 }
