@@ -35,6 +35,8 @@ export interface HandlerOptions {
 /** Files that serve their directory, in order of preference. */
 const INDEX_NAMES = ["index.html", "index.htm"];
 
+const NOT_FOUND = "There is nothing at this address.";
+
 /** Security headers on everything the server itself makes. */
 const NOSNIFF = { "x-content-type-options": "nosniff" };
 
@@ -88,7 +90,7 @@ export function createHandler(options: HandlerOptions): Handler {
     const url = parseRequestUrl(request);
     const { segments, trailingSlash } = decodeUrlPath(url.pathname);
     const target = await files.stat(segments);
-    if (target === undefined) throw new HttpError(404, "Not found");
+    if (target === undefined) throw new HttpError(404, NOT_FOUND);
 
     if (target.isDirectory) {
       const last = segments.at(-1);
@@ -106,7 +108,7 @@ export function createHandler(options: HandlerOptions): Handler {
       return await serveDirectory(request, target, segments);
     }
     // "file.txt/" names a directory that is not there.
-    if (trailingSlash) throw new HttpError(404, "Not found");
+    if (trailingSlash) throw new HttpError(404, NOT_FOUND);
     return await serveFile(request, target, files);
   }
 
@@ -120,7 +122,7 @@ export function createHandler(options: HandlerOptions): Handler {
     }
     if (error instanceof Deno.errors.NotFound) {
       // Deleted between look-up and read.
-      return errorPage(404, { message: "Not found", headers: NOSNIFF });
+      return errorPage(404, { message: NOT_FOUND, headers: NOSNIFF });
     }
     if (error instanceof Deno.errors.PermissionDenied) {
       // The operating system, not Deno, refused to read it.

@@ -56,7 +56,10 @@ th.size{text-align:right}
 td:last-child{white-space:nowrap;color:var(--muted);font-variant-numeric:tabular-nums}
 a{color:var(--link);text-decoration:none}a:hover{text-decoration:underline}
 tr.dir a{font-weight:600}
-tr.dir a::before{content:"📁 "}tr.file a::before{content:"📄 "}tr.up a::before{content:"↩ "}
+a::before{content:"";display:inline-block;width:1em;height:1em;margin-right:.5em;vertical-align:-.125em;background:center/contain no-repeat}
+tr.dir a::before{background-image:url("data:image/svg+xml,%3Csvg xmlns='http://www.w3.org/2000/svg' viewBox='0 0 16 16'%3E%3Cpath fill='%23e0a030' d='M1 3h5l2 2h7v8H1z'/%3E%3C/svg%3E")}
+tr.file a::before{background-image:url("data:image/svg+xml,%3Csvg xmlns='http://www.w3.org/2000/svg' viewBox='0 0 16 16'%3E%3Cpath fill='none' stroke='%238e8e93' d='M3.5 1.5h6l3 3v10h-9z'/%3E%3C/svg%3E")}
+tr.up a::before{background-image:url("data:image/svg+xml,%3Csvg xmlns='http://www.w3.org/2000/svg' viewBox='0 0 16 16'%3E%3Cpath fill='none' stroke='%238e8e93' stroke-width='1.5' d='M6 4 2 8l4 4M2 8h9a3 3 0 0 0 3-3V2'/%3E%3C/svg%3E")}
 footer{margin-top:1.5rem;color:var(--muted);font-size:.8rem}
 `;
 

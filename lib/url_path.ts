@@ -99,10 +99,12 @@ export function decodeUrlPath(pathname: string): UrlPath {
       throw new HttpError(400, "The URL path contains a NUL byte");
     }
     if (name.includes("/") || name.includes("\\")) {
-      throw new HttpError(404, "Not found");
+      throw new HttpError(404, "There is nothing at this address.");
     }
     segments.push(name);
   }
-  if (isHiddenPath(segments)) throw new HttpError(404, "Not found");
+  if (isHiddenPath(segments)) {
+    throw new HttpError(404, "There is nothing at this address.");
+  }
   return { segments, trailingSlash: pathname.endsWith("/") };
 }
