@@ -16,7 +16,7 @@ import {
   usage,
   UsageError,
 } from "./lib/cli.ts";
-import { createHandler, withRequestLog } from "./lib/mod.ts";
+import { createHandler, logStrayErrors, withRequestLog } from "./lib/mod.ts";
 import { fromFileUrl } from "@std/path";
 
 /** How long in-flight requests may take to finish after SIGINT/SIGTERM. */
@@ -101,7 +101,14 @@ async function main(args: string[]): Promise<number> {
   const problem = checkRoot(root);
   if (problem !== undefined) return fail(problem, 1);
 
-  const handler = createHandler({ root, prod });
+  logStrayErrors((message, error) =>
+    console.error(`scriptserver: ${message}:`, error)
+  );
+  const handler = createHandler({
+    root,
+    prod,
+    ...(cli.maxBody === undefined ? {} : { maxBody: cli.maxBody }),
+  });
 
   // Listen for signals before listening for requests: a signal that arrives
   // just after the startup line must still stop the server gracefully.

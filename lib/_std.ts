@@ -9,15 +9,21 @@
  * @module
  */
 import { escape as untypedEscape } from "@std/html";
-import { contentType as untypedContentType } from "@std/media-types";
+import {
+  contentType as untypedContentType,
+  parseMediaType as untypedParseMediaType,
+} from "@std/media-types";
+import { lastIndexOfNeedle as untypedLastIndexOfNeedle } from "@std/bytes/last-index-of-needle";
 import { ifNoneMatch as untypedIfNoneMatch } from "@std/http/etag";
 import { STATUS_TEXT as untypedStatusText } from "@std/http/status";
+import { getCookies as untypedGetCookies } from "@std/http/cookie";
 import { format as untypedFormatBytes } from "@std/fmt/bytes";
 import {
   extname as untypedExtname,
   fromFileUrl as untypedFromFileUrl,
   join as untypedJoin,
   SEPARATOR as untypedSeparator,
+  toFileUrl as untypedToFileUrl,
 } from "@std/path";
 import { ByteSliceStream as UntypedByteSliceStream } from "@std/streams/byte-slice-stream";
 import { parseArgs as untypedParseArgs } from "@std/cli/parse-args";
@@ -29,11 +35,36 @@ export const escapeHtml: (text: string) => string = untypedEscape;
 export const contentType: (extensionOrType: string) => string | undefined =
   untypedContentType;
 
+/**
+ * Splits a media type into its lower-cased essence and parameters.
+ *
+ * @throws {TypeError} for a malformed media type.
+ */
+export const parseMediaType: (
+  type: string,
+) => [mediaType: string, params: Record<string, string> | undefined] =
+  untypedParseMediaType;
+
+/** The index of the last occurrence of `needle` in `source`, or -1. */
+export const lastIndexOfNeedle: (
+  source: Uint8Array,
+  needle: Uint8Array,
+  start?: number,
+) => number = untypedLastIndexOfNeedle;
+
 /** Whether a resource with `etag` should be sent given an `If-None-Match` value (false: answer 304). */
 export const ifNoneMatch: (
   value: string | null,
   etag: string | undefined,
 ) => boolean = untypedIfNoneMatch;
+
+/**
+ * The cookies of a request by name, in a null-prototype record.
+ *
+ * @throws {SyntaxError} for a pair that starts with "=".
+ */
+export const getCookies: (headers: Headers) => Record<string, string> =
+  untypedGetCookies;
 
 /** Reason phrases by status code. */
 export const STATUS_TEXT: Readonly<Record<number, string | undefined>> =
@@ -49,6 +80,8 @@ export const formatBytes: (
 export const extname: (path: string) => string = untypedExtname;
 /** A path from a `file:` URL. */
 export const fromFileUrl: (url: string | URL) => string = untypedFromFileUrl;
+/** A `file:` URL from an absolute path. */
+export const toFileUrl: (path: string) => URL = untypedToFileUrl;
 /** Joins and normalises path segments. */
 export const join: (...segments: string[]) => string = untypedJoin;
 /** The platform's path separator. */

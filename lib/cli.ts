@@ -18,6 +18,8 @@ export interface CliOptions {
   prod: boolean;
   /** `--quiet`: no access log. */
   quiet: boolean;
+  /** `--max-body` in bytes, when given. */
+  maxBody: number | undefined;
   /** `--help`. */
   help: boolean;
 }
@@ -49,6 +51,32 @@ export function parsePort(value: string, source = "--port"): number {
   return Number(value);
 }
 
+const SIZE_UNITS: Record<string, number> = {
+  "": 1,
+  k: 1024,
+  m: 1024 ** 2,
+  g: 1024 ** 3,
+};
+
+/**
+ * Parses a size: bytes, or a number with a k, m or g suffix (powers of
+ * 1024), such as "512k" or "10m".
+ *
+ * @throws {UsageError} for anything else.
+ */
+export function parseSize(value: string, source = "--max-body"): number {
+  const match = /^(\d+(?:\.\d+)?)([kmg]?)b?$/i.exec(value.trim());
+  const size = match
+    ? Math.floor(Number(match[1]) * SIZE_UNITS[match[2]!.toLowerCase()]!)
+    : NaN;
+  if (!Number.isSafeInteger(size)) {
+    throw new UsageError(
+      `Cannot use ${source} "${value}": give bytes, or a size such as 512k, 10m or 1g`,
+    );
+  }
+  return size;
+}
+
 /**
  * Parses the arguments after `main.ts`.
  *
@@ -56,7 +84,7 @@ export function parsePort(value: string, source = "--port"): number {
  */
 export function parseCli(args: string[]): CliOptions {
   const parsed = parseArgs(args, {
-    string: ["port", "host"],
+    string: ["port", "host", "max-body"],
     boolean: ["prod", "quiet", "help"],
     alias: { h: "help", p: "port" },
     unknown(arg) {
@@ -86,6 +114,9 @@ export function parseCli(args: string[]): CliOptions {
     host,
     prod: parsed.prod === true,
     quiet: parsed.quiet === true,
+    maxBody: parsed["max-body"] === undefined
+      ? undefined
+      : parseSize(String(parsed["max-body"])),
     help: parsed.help === true,
   };
 }
@@ -132,6 +163,8 @@ Options:
   --host H        Address to listen on. Default: ${DEFAULT_HOST} (this machine
                   only); --host 0.0.0.0 exposes the server to the network.
   --prod          Production mode: error pages carry no details.
+  --max-body SIZE Refuse request bodies larger than SIZE with 413: bytes, or
+                  with a k, m or g suffix (powers of 1024). Default: 10m.
   --quiet         Do not log each request.
   --help, -h      Show this help.
 

@@ -4,15 +4,37 @@
  *
  * @module
  */
+import { DEFAULT_MAX_BODY } from "./body.ts";
+import { renderErrorDetail } from "./error_detail.ts";
 import { errorPage } from "./error_page.ts";
-import { createDiskFiles, type FileInfo, type SiteFiles } from "./files.ts";
+import {
+  createDiskFiles,
+  type FileInfo,
+  isInside,
+  type SiteFiles,
+} from "./files.ts";
 import { HttpError } from "./http_error.ts";
 import { renderListing } from "./listing.ts";
+import { createModuleRunner, pageHandlers, type PageRunner } from "./page.ts";
+import {
+  type ConnectionInfo,
+  createRegistry,
+  DEFAULT_HANDLER,
+  type FileHandler,
+  type HandlerMap,
+  type Target,
+} from "./registry.ts";
 import { serveFile, STATIC_METHODS } from "./static_file.ts";
 import { decodeUrlPath, parseRequestUrl } from "./url_path.ts";
 
-/** The unit of composition: a pure function from Request to Response. */
-export type Handler = (request: Request) => Promise<Response>;
+/**
+ * The unit of composition: a function from Request to Response. `info` is
+ * what `Deno.serve` passes (the client's address); it may be left out.
+ */
+export type Handler = (
+  request: Request,
+  info?: ConnectionInfo,
+) => Promise<Response>;
 
 /** Options for {@linkcode createHandler}. */
 export interface HandlerOptions {
@@ -23,6 +45,15 @@ export interface HandlerOptions {
    * also appears in the log. Default: `false`.
    */
   prod?: boolean;
+  /**
+   * Handlers by extension (".md"), added to or replacing the built-in ones
+   * (page modules for .ts/.js/.mts/.mjs; "*", static files, for the rest).
+   */
+  handlers?: HandlerMap;
+  /** Request bodies larger than this many bytes get 413. Default: 10 MiB. */
+  maxBody?: number;
+  /** Runs page modules. Default: in this process ({@linkcode createModuleRunner}). */
+  pageRunner?: PageRunner;
   /** File lookups. Default: the disk under `root` ({@linkcode createDiskFiles}). */
   files?: SiteFiles;
   /**
@@ -33,7 +64,7 @@ export interface HandlerOptions {
 }
 
 /** Files that serve their directory, in order of preference. */
-const INDEX_NAMES = ["index.html", "index.htm"];
+const INDEX_NAMES = ["index.html", "index.htm", "index.ts", "index.js"];
 
 const NOT_FOUND = "There is nothing at this address.";
 
@@ -42,6 +73,14 @@ const NOSNIFF = { "x-content-type-options": "nosniff" };
 
 function logToStderr(error: unknown, id: string): void {
   console.error(`scriptserver: error ${id}:`, error);
+}
+
+/** A file found for a URL path, and how the path splits around it. */
+interface Found {
+  file: FileInfo;
+  /** The URL segments that name the file. */
+  segments: string[];
+  pathInfo: string;
 }
 
 /**
@@ -57,16 +96,69 @@ export function createHandler(options: HandlerOptions): Handler {
   const files = options.files ?? createDiskFiles(options.root);
   const prod = options.prod ?? false;
   const onError = options.onError ?? logToStderr;
+  const pageRunner = options.pageRunner ?? createModuleRunner({
+    root: files.root,
+    maxBody: options.maxBody ?? DEFAULT_MAX_BODY,
+  });
+  const staticFile: FileHandler = (request, target) =>
+    serveFile(request, target.file, files);
+  const registry = createRegistry(
+    { [DEFAULT_HANDLER]: staticFile },
+    pageHandlers(pageRunner),
+    options.handlers ?? {},
+  );
+
+  /**
+   * Finds the file a URL path names. Below a script ("/app.ts/extra"), the
+   * rest of the path is the script's PATH_INFO (CGI/1.1); only scripts take
+   * one, so "/file.txt/" stays a 404.
+   */
+  async function find(
+    segments: string[],
+    trailingSlash: boolean,
+  ): Promise<Found | FileInfo | undefined> {
+    const target = await files.stat(segments);
+    if (target?.isDirectory) return target;
+    const slash = trailingSlash ? "/" : "";
+    if (target !== undefined) {
+      if (!trailingSlash) return { file: target, segments, pathInfo: "" };
+      // "page.ts/": a script with PATH_INFO "/"; any other file: nothing.
+      return registry.isScript(target.path)
+        ? { file: target, segments, pathInfo: "/" }
+        : undefined;
+    }
+    for (let end = 1; end < segments.length; end++) {
+      if (!registry.isScript(segments[end - 1]!)) continue;
+      const script = await files.stat(segments.slice(0, end));
+      if (script === undefined) return undefined;
+      if (script.isDirectory) continue;
+      if (!registry.isScript(script.path)) return undefined;
+      return {
+        file: script,
+        segments: segments.slice(0, end),
+        pathInfo: `/${segments.slice(end).join("/")}${slash}`,
+      };
+    }
+    return undefined;
+  }
 
   async function serveDirectory(
     request: Request,
     directory: FileInfo,
     segments: string[],
+    url: URL,
+    connection: ConnectionInfo | undefined,
   ): Promise<Response> {
     for (const name of INDEX_NAMES) {
       const index = await files.stat([...segments, name]);
       if (index !== undefined && !index.isDirectory) {
-        return serveFile(request, index, files);
+        return dispatch(request, {
+          file: index,
+          url,
+          scriptName: `/${[...segments, name].join("/")}`,
+          pathInfo: "",
+          connection,
+        });
       }
     }
     if (request.method !== "GET" && request.method !== "HEAD") {
@@ -81,7 +173,15 @@ export function createHandler(options: HandlerOptions): Handler {
     });
   }
 
-  async function route(request: Request): Promise<Response> {
+  /** Hands a file to its handler, chosen by its real path's extension. */
+  function dispatch(request: Request, target: Target): Promise<Response> {
+    return registry.handlerFor(target.file.path)(request, target);
+  }
+
+  async function route(
+    request: Request,
+    connection: ConnectionInfo | undefined,
+  ): Promise<Response> {
     if (request.method === "TRACE" || request.method === "CONNECT") {
       // TRACE would echo the request (cookies included); CONNECT is for
       // proxies. Neither is served.
@@ -89,10 +189,10 @@ export function createHandler(options: HandlerOptions): Handler {
     }
     const url = parseRequestUrl(request);
     const { segments, trailingSlash } = decodeUrlPath(url.pathname);
-    const target = await files.stat(segments);
-    if (target === undefined) throw new HttpError(404, NOT_FOUND);
+    const found = await find(segments, trailingSlash);
+    if (found === undefined) throw new HttpError(404, NOT_FOUND);
 
-    if (target.isDirectory) {
+    if ("isDirectory" in found) {
       const last = segments.at(-1);
       if (!trailingSlash && last !== undefined) {
         // Relative, so it never starts with "//" (an open redirect) and
@@ -105,14 +205,24 @@ export function createHandler(options: HandlerOptions): Handler {
           },
         });
       }
-      return await serveDirectory(request, target, segments);
+      return await serveDirectory(request, found, segments, url, connection);
     }
-    // "file.txt/" names a directory that is not there.
-    if (trailingSlash) throw new HttpError(404, NOT_FOUND);
-    return await serveFile(request, target, files);
+    return await dispatch(request, {
+      file: found.file,
+      url,
+      scriptName: `/${found.segments.join("/")}`,
+      pathInfo: found.pathInfo,
+      connection,
+    });
   }
 
-  function toResponse(error: unknown): Response {
+  function readSource(path: string): Promise<string> {
+    // Only for the development error page, and only inside the root.
+    if (!isInside(files.root, path)) return Promise.reject(new Error(path));
+    return Deno.readTextFile(path);
+  }
+
+  async function toResponse(error: unknown): Promise<Response> {
     if (error instanceof HttpError) {
       const headers = new Headers(error.headers);
       for (const [name, value] of Object.entries(NOSNIFF)) {
@@ -133,16 +243,21 @@ export function createHandler(options: HandlerOptions): Handler {
     return errorPage(500, {
       message: `The server failed to answer this request (error id ${id}).`,
       headers: NOSNIFF,
-      ...(prod ? {} : { detail: describe(error) }),
+      ...(prod ? {} : {
+        detailHtml: await renderErrorDetail(error, files.root, readSource),
+      }),
     });
   }
 
-  return async function handle(request: Request): Promise<Response> {
+  return async function handle(
+    request: Request,
+    info?: ConnectionInfo,
+  ): Promise<Response> {
     let response: Response;
     try {
-      response = await route(request);
+      response = await route(request, info);
     } catch (error) {
-      response = toResponse(error);
+      response = await toResponse(error);
     }
     if (request.body !== null && !request.bodyUsed) {
       request.body.cancel().catch(() => {});
@@ -153,9 +268,4 @@ export function createHandler(options: HandlerOptions): Handler {
     }
     return response;
   };
-}
-
-function describe(error: unknown): string {
-  if (error instanceof Error) return error.stack ?? String(error);
-  return String(error);
 }

@@ -5,6 +5,7 @@
  * @module
  */
 import { escapeHtml, STATUS_TEXT } from "./_std.ts";
+import { DETAIL_STYLE } from "./error_detail.ts";
 import { renderDocument } from "./html.ts";
 
 const STYLE =
@@ -14,8 +15,8 @@ const STYLE =
 export interface ErrorPageOptions {
   /** One sentence for the visitor. */
   message: string;
-  /** Preformatted detail (development mode only), such as a stack. */
-  detail?: string;
+  /** Detail markup, already escaped (development mode only). */
+  detailHtml?: string;
   /** Headers the response carries besides `content-type`. */
   headers?: HeadersInit;
 }
@@ -26,13 +27,12 @@ export function renderErrorPage(
   options: ErrorPageOptions,
 ): string {
   const title = `${status} ${STATUS_TEXT[status] ?? "Error"}`;
-  const detail = options.detail === undefined
-    ? ""
-    : `<pre>${escapeHtml(options.detail)}</pre>`;
   return renderDocument({
     title,
-    style: STYLE,
-    body: `<h1>${title}</h1>\n<p>${escapeHtml(options.message)}</p>\n${detail}`,
+    style: STYLE + DETAIL_STYLE,
+    body: `<h1>${title}</h1>\n<p>${escapeHtml(options.message)}</p>\n${
+      options.detailHtml ?? ""
+    }`,
   });
 }
 

@@ -19,6 +19,27 @@ export function requestTarget(url: string): string {
 }
 
 /**
+ * Keeps the process serving when a page fails outside a request: an error
+ * thrown in a timer, or a rejected promise nobody awaited. Each is written
+ * to `write` instead of ending the process.
+ */
+export function logStrayErrors(
+  write: (message: string, error: unknown) => void,
+): void {
+  globalThis.addEventListener("error", (event) => {
+    event.preventDefault();
+    write("uncaught error (the server keeps serving)", event.error);
+  });
+  globalThis.addEventListener("unhandledrejection", (event) => {
+    event.preventDefault();
+    write(
+      "unhandled promise rejection (the server keeps serving)",
+      event.reason,
+    );
+  });
+}
+
+/**
  * Wraps a handler so that each request is written as one line:
  * `GET /path?query 200 0.4ms`.
  */
@@ -26,9 +47,9 @@ export function withRequestLog(
   handler: Handler,
   write: (line: string) => void,
 ): Handler {
-  return async (request) => {
+  return async (request, info) => {
     const start = performance.now();
-    const response = await handler(request);
+    const response = await handler(request, info);
     const ms = (performance.now() - start).toFixed(1);
     write(
       `${request.method} ${

@@ -1,5 +1,6 @@
 /**
- * scriptserver's public API, for embedding it in another Deno program.
+ * scriptserver's public API, for embedding it in another Deno program and
+ * for typing page modules.
  *
  * @example
  * ```ts
@@ -15,4 +16,15 @@ export { createDiskFiles } from "./files.ts";
 export type { ByteRange, DirEntry, FileInfo, SiteFiles } from "./files.ts";
 export { HttpError } from "./http_error.ts";
 export type { HttpErrorOptions } from "./http_error.ts";
-export { withRequestLog } from "./log.ts";
+export { logStrayErrors, withRequestLog } from "./log.ts";
+export { createModuleRunner, PageError } from "./page.ts";
+export type { ModuleRunnerOptions, PageFunction, PageRunner } from "./page.ts";
+export type { PageContext } from "./page_context.ts";
+export type { RedirectStatus } from "./page_response.ts";
+export { DEFAULT_HANDLER } from "./registry.ts";
+export type {
+  ConnectionInfo,
+  FileHandler,
+  HandlerMap,
+  Target,
+} from "./registry.ts";

@@ -2,6 +2,7 @@ import { assertEquals, assertStringIncludes, assertThrows } from "./_assert.ts";
 import {
   parseCli,
   parsePort,
+  parseSize,
   permissionFlags,
   shellQuote,
   usage,
@@ -15,6 +16,7 @@ Deno.test("parseCli() has safe defaults", () => {
     host: "127.0.0.1",
     prod: false,
     quiet: false,
+    maxBody: undefined,
     help: false,
   });
 });
@@ -36,6 +38,7 @@ Deno.test("parseCli() reads ROOT and every flag", () => {
       host: "0.0.0.0",
       prod: true,
       quiet: true,
+      maxBody: undefined,
       help: false,
     },
   );
@@ -81,4 +84,22 @@ Deno.test("usage() shows the minimal deno run line for ROOT", () => {
     usage("/srv/site", "127.0.0.1", 8000),
     "deno run --no-prompt --allow-net=127.0.0.1:8000 --allow-read=/srv/site main.ts",
   );
+});
+
+Deno.test("parseSize() reads bytes and k, m, g suffixes in powers of 1024", () => {
+  assertEquals(parseSize("0"), 0);
+  assertEquals(parseSize("1500"), 1500);
+  assertEquals(parseSize("512k"), 512 * 1024);
+  assertEquals(parseSize("10m"), 10 * 1024 * 1024);
+  assertEquals(parseSize("10M"), 10 * 1024 * 1024);
+  assertEquals(parseSize("1g"), 1024 ** 3);
+  assertEquals(parseSize("1.5k"), 1536);
+  assertEquals(parseSize("2mb"), 2 * 1024 * 1024);
+  assertEquals(parseCli(["--max-body", "1k"]).maxBody, 1024);
+});
+
+Deno.test("parseSize() rejects anything else, naming the flag", () => {
+  for (const value of ["", "-1", "ten", "10x", "10 m m", "1e3", "k"]) {
+    assertThrows(() => parseSize(value), UsageError, "--max-body");
+  }
 });

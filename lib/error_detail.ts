@@ -1,0 +1,141 @@
+/**
+ * What the development error page shows of a failure: the error, where it
+ * happened (file relative to the root, line), the source around that line
+ * and the stack. Everything is HTML-escaped.
+ *
+ * @module
+ */
+import { escapeHtml, fromFileUrl } from "./_std.ts";
+import { isInside } from "./files.ts";
+import { PageError, pageName } from "./page.ts";
+
+/** A place in a source file. */
+export interface ErrorLocation {
+  /** Absolute path. */
+  path: string;
+  line: number;
+  column: number;
+}
+
+/** `file:` URLs with a position, as stacks and Deno's syntax errors show them. */
+const POSITION = /(file:\/\/[^\s()?]+)(?:\?[^\s():]*)?:(\d+):(\d+)/g;
+
+/**
+ * The first place under `root` that an error's stack (or, for syntax
+ * errors, its message) points at.
+ */
+export function findErrorLocation(
+  error: unknown,
+  root: string,
+): ErrorLocation | undefined {
+  if (!(error instanceof Error)) return undefined;
+  const text = `${error.stack ?? ""}\n${error.message}`;
+  for (const [, url = "", line = "", column = ""] of text.matchAll(POSITION)) {
+    let path: string;
+    try {
+      path = fromFileUrl(url);
+    } catch {
+      continue;
+    }
+    if (isInside(root, path)) {
+      return { path, line: Number(line), column: Number(column) };
+    }
+  }
+  return undefined;
+}
+
+/** One line of a source excerpt. */
+export interface SourceLine {
+  number: number;
+  text: string;
+  /** The line the error points at. */
+  current: boolean;
+}
+
+/** The lines around `line` (1-based) of `source`. */
+export function sourceExcerpt(
+  source: string,
+  line: number,
+  around = 3,
+): SourceLine[] {
+  const lines = source.split("\n");
+  const first = Math.max(1, line - around);
+  const last = Math.min(lines.length, line + around);
+  const excerpt: SourceLine[] = [];
+  for (let number = first; number <= last; number++) {
+    const text = (lines[number - 1] ?? "").replace(/\r$/, "");
+    excerpt.push({ number, text, current: number === line });
+  }
+  return excerpt;
+}
+
+/** A stack with paths under the root shortened and version queries removed. */
+export function shortenStack(stack: string, root: string): string {
+  const prefix = `${root.endsWith("/") ? root : `${root}/`}`;
+  return stack.replace(POSITION, (match, url: string, line, column) => {
+    try {
+      const path = fromFileUrl(url);
+      return isInside(root, path)
+        ? `${path.slice(prefix.length)}:${line}:${column}`
+        : match;
+    } catch {
+      return match;
+    }
+  });
+}
+
+/** CSS for the detail block. */
+export const DETAIL_STYLE =
+  ".where{color:#6e6e73}.source{padding:.6rem 0}.source span{display:block;padding:0 1rem}.source mark{display:block;padding:0 1rem;background:#ff453a33;color:inherit}details{margin-top:1rem}";
+
+/**
+ * The HTML of the development error detail: name and message, file and
+ * line, the source around it (read with `readSource` when the file is
+ * inside the root) and the stack.
+ */
+export async function renderErrorDetail(
+  error: unknown,
+  root: string,
+  readSource: (path: string) => Promise<string>,
+): Promise<string> {
+  const page = error instanceof PageError ? error.page : undefined;
+  const cause = error instanceof PageError ? error.cause : error;
+  const name = cause instanceof Error ? cause.name : typeof cause;
+  const message = cause instanceof Error ? cause.message : String(cause);
+  const location = findErrorLocation(cause, root);
+  const file = location ? pageName(root, location.path) : page;
+
+  let where = "";
+  if (file !== undefined) {
+    where = `<p class="where">in <code>${escapeHtml(file)}</code>${
+      location ? `, line ${location.line}` : ""
+    }</p>`;
+  }
+  let source = "";
+  if (location) {
+    try {
+      const lines = sourceExcerpt(
+        await readSource(location.path),
+        location.line,
+      );
+      source = `<pre class="source">${
+        lines.map(({ number, text, current }) => {
+          const content = `${String(number).padStart(4)} | ${escapeHtml(text)}`;
+          return current
+            ? `<mark>${content}</mark>`
+            : `<span>${content}</span>`;
+        }).join("")
+      }</pre>`;
+    } catch {
+      // The file changed or went away since; the stack still says where.
+    }
+  }
+  const stack = cause instanceof Error && cause.stack
+    ? `<details open><summary>Stack</summary><pre>${
+      escapeHtml(shortenStack(cause.stack, root))
+    }</pre></details>`
+    : "";
+  return `<p><strong>${escapeHtml(name)}</strong>: ${
+    escapeHtml(shortenStack(message, root))
+  }</p>${where}${source}${stack}`;
+}

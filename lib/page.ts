@@ -1,0 +1,154 @@
+/**
+ * Page modules: `.ts`, `.js`, `.mts` and `.mjs` files whose default export
+ * answers requests, run in the server's own process.
+ *
+ * @module
+ */
+import { SEPARATOR, toFileUrl } from "./_std.ts";
+import { limitBody, parseForm } from "./body.ts";
+import type { FileInfo } from "./files.ts";
+import { HttpError } from "./http_error.ts";
+import { createContext, type PageContext } from "./page_context.ts";
+import { mergeHeaders, toResponse } from "./page_response.ts";
+import type { FileHandler, Target } from "./registry.ts";
+
+/** The extensions of page modules. */
+export const PAGE_EXTENSIONS = [".ts", ".js", ".mts", ".mjs"] as const;
+
+/** A page's default export. */
+export type PageFunction = (ctx: PageContext) => unknown;
+
+/**
+ * A page failed: it could not be loaded, it threw, or it returned something
+ * that is not a response. `cause` is the page's own error.
+ */
+export class PageError extends Error {
+  /** The page's path relative to the root ("shop/cart.ts"). */
+  readonly page: string;
+
+  constructor(page: string, message: string, cause: unknown) {
+    super(message, { cause });
+    this.name = "PageError";
+    this.page = page;
+  }
+}
+
+/**
+ * Runs page modules. {@linkcode createModuleRunner} runs them in this
+ * process; a runner that isolates pages (in recyclable Workers, say) can
+ * replace it through `createHandler({ pageRunner })`.
+ */
+export interface PageRunner {
+  /** Answers a request for the page module `target.file`. */
+  run(request: Request, target: Target): Promise<Response>;
+}
+
+/** Options for {@linkcode createModuleRunner}. */
+export interface ModuleRunnerOptions {
+  /** The root's real path, to name pages in errors. */
+  root: string;
+  /** The request body limit in bytes. */
+  maxBody: number;
+}
+
+interface LoadedModule {
+  /** The file version the module was imported from. */
+  version: string;
+  /** The page function, or the load failure (kept until the file changes). */
+  page: Promise<PageFunction>;
+}
+
+/** A page's path relative to the root, with "/" separators. */
+export function pageName(root: string, path: string): string {
+  const start = root.endsWith(SEPARATOR) ? root.length : root.length + 1;
+  return path.slice(start).replaceAll("\\", "/");
+}
+
+/**
+ * The version of a file that its module URL carries: a changed file gets a
+ * new URL, and so a fresh `import()` (Deno caches modules, and failed
+ * imports, by URL for the life of the process).
+ */
+function versionOf(file: FileInfo): string {
+  return `${file.mtime?.getTime() ?? 0}-${file.size}`;
+}
+
+/**
+ * Runs page modules in-process with dynamic `import()`.
+ *
+ * A module is imported once per version of its file and kept: unchanged
+ * pages are never re-imported (even a cached `import()` costs a third of a
+ * bare server's throughput). An edited page is imported again under a new
+ * URL on its next request; the old version stays in memory, as Deno cannot
+ * unload modules. Helpers a page imports (`_lib.ts`) load once per process.
+ */
+export function createModuleRunner(options: ModuleRunnerOptions): PageRunner {
+  const { root, maxBody } = options;
+  const modules = new Map<string, LoadedModule>();
+
+  async function importPage(file: FileInfo, name: string, version: string) {
+    const url = `${toFileUrl(file.path).href}?v=${version}`;
+    let module: Record<string, unknown>;
+    try {
+      module = await import(url);
+    } catch (error) {
+      throw new PageError(
+        name,
+        `Cannot load page "${name}": ${(error as Error).message ?? error}`,
+        error,
+      );
+    }
+    const page = module.default;
+    if (typeof page !== "function") {
+      const problem = page === undefined
+        ? "it has no default export"
+        : `its default export is ${typeof page}, not a function`;
+      const error = new TypeError(
+        `Cannot load page "${name}": ${problem}. Export a function: export default function (ctx) { return "Hello"; }`,
+      );
+      throw new PageError(name, error.message, error);
+    }
+    return page as PageFunction;
+  }
+
+  function load(file: FileInfo, name: string): Promise<PageFunction> {
+    const version = versionOf(file);
+    const loaded = modules.get(file.path);
+    if (loaded?.version === version) return loaded.page;
+    const page = importPage(file, name, version);
+    // Handled by the caller; this only keeps an unobserved copy quiet.
+    page.catch(() => {});
+    modules.set(file.path, { version, page });
+    return page;
+  }
+
+  return {
+    async run(request, target) {
+      const name = pageName(root, target.file.path);
+      const limited = limitBody(request, maxBody);
+      const page = await load(target.file, name);
+      const context = createContext(limited, target, await parseForm(limited));
+      let value: unknown;
+      try {
+        value = await page(context);
+      } catch (error) {
+        if (error instanceof Response) {
+          return mergeHeaders(error, context.responseHeaders);
+        }
+        if (error instanceof HttpError) throw error;
+        throw new PageError(name, `Page "${name}" failed`, error);
+      }
+      try {
+        return toResponse(value, context.responseHeaders, name);
+      } catch (error) {
+        throw new PageError(name, (error as Error).message, error);
+      }
+    },
+  };
+}
+
+/** The registry entries that send page modules to `runner`. */
+export function pageHandlers(runner: PageRunner): Record<string, FileHandler> {
+  const handler: FileHandler = (request, target) => runner.run(request, target);
+  return Object.fromEntries(PAGE_EXTENSIONS.map((ext) => [ext, handler]));
+}

@@ -1,0 +1,129 @@
+/**
+ * The context a page module's default export receives.
+ *
+ * @module
+ */
+import { getCookies } from "./_std.ts";
+import { redirectResponse, type RedirectStatus } from "./page_response.ts";
+import type { Target } from "./registry.ts";
+
+/**
+ * What a page gets. Its default export is called with it:
+ *
+ * ```ts
+ * import type { PageContext } from "./lib/mod.ts";
+ * export default function (ctx: PageContext) {
+ *   return `Hello ${ctx.query.get("name")} !`;
+ * }
+ * ```
+ */
+export interface PageContext {
+  /** The Request. For form bodies it has been read already: use `form`. */
+  readonly request: Request;
+  /** The request URL. */
+  readonly url: URL;
+  /** The request method ("GET", "POST", …). */
+  readonly method: string;
+  /** The query string's parameters. */
+  readonly query: URLSearchParams;
+  /**
+   * The parsed form of an `application/x-www-form-urlencoded` or
+   * `multipart/form-data` body (uploaded files are `File`s); empty otherwise.
+   */
+  readonly form: FormData;
+  /** The request headers. */
+  readonly headers: Headers;
+  /** The request's cookies by name (a null-prototype record). */
+  readonly cookies: Readonly<Record<string, string>>;
+  /** Headers merged into the response, whatever the page returns. */
+  readonly responseHeaders: Headers;
+  /**
+   * A redirect Response (default status 302) whose headers can still be
+   * changed. Return it or throw it. A relative `location` is resolved
+   * against the request URL.
+   */
+  redirect(location: string, status?: RedirectStatus): Response;
+  /** CGI/1.1 meta-variables (RFC 3875), such as `QUERY_STRING` and `HTTP_*`. */
+  readonly env: Readonly<Record<string, string>>;
+}
+
+/** The server's name in `SERVER_SOFTWARE`. */
+export const SERVER_SOFTWARE = `scriptserver Deno/${Deno.version.deno}`;
+
+/**
+ * Parses the Cookie header, skipping malformed pairs (std's parser throws
+ * on a pair that starts with "=", which would fail the whole page).
+ */
+export function parseCookies(headers: Headers): Record<string, string> {
+  const header = headers.get("cookie");
+  if (header === null) return Object.create(null);
+  const clean = header.split(";").filter((pair) => !pair.trim().startsWith("="))
+    .join(";");
+  return getCookies(new Headers({ cookie: clean }));
+}
+
+/**
+ * The CGI/1.1 meta-variables (RFC 3875 §4.1) for a request, in a
+ * null-prototype record. SERVER_PROTOCOL is always "HTTP/1.1": Deno does not
+ * say which version a request used. The `Proxy` header is left out of
+ * `HTTP_*` (httpoxy: it would become `HTTP_PROXY` in a child's environment).
+ */
+export function cgiEnv(
+  request: Request,
+  target: Target,
+): Record<string, string> {
+  const { url } = target;
+  const env: Record<string, string> = Object.create(null);
+  env.GATEWAY_INTERFACE = "CGI/1.1";
+  env.SERVER_SOFTWARE = SERVER_SOFTWARE;
+  env.SERVER_PROTOCOL = "HTTP/1.1";
+  env.SERVER_NAME = url.hostname;
+  env.SERVER_PORT = url.port || (url.protocol === "https:" ? "443" : "80");
+  env.REQUEST_METHOD = request.method;
+  env.SCRIPT_NAME = target.scriptName;
+  env.PATH_INFO = target.pathInfo;
+  env.QUERY_STRING = url.search.slice(1);
+  env.REMOTE_ADDR = target.connection?.remoteAddr.hostname ?? "";
+  const type = request.headers.get("content-type");
+  if (type !== null) env.CONTENT_TYPE = type;
+  const length = request.headers.get("content-length");
+  if (length !== null) env.CONTENT_LENGTH = length;
+  for (const [name, value] of request.headers) {
+    if (name === "content-type" || name === "content-length") continue;
+    if (name === "proxy") continue;
+    env[`HTTP_${name.toUpperCase().replaceAll("-", "_")}`] = value;
+  }
+  return env;
+}
+
+/**
+ * Builds a page's context. `cookies` and `env` are computed on first use:
+ * most pages read neither, and this runs on every request.
+ */
+export function createContext(
+  request: Request,
+  target: Target,
+  form: FormData,
+): PageContext {
+  const { url } = target;
+  let cookies: Record<string, string> | undefined;
+  let env: Record<string, string> | undefined;
+  return {
+    request,
+    url,
+    method: request.method,
+    query: url.searchParams,
+    form,
+    headers: request.headers,
+    get cookies() {
+      return cookies ??= parseCookies(request.headers);
+    },
+    responseHeaders: new Headers(),
+    redirect(location, status) {
+      return redirectResponse(location, url, status);
+    },
+    get env() {
+      return env ??= cgiEnv(request, target);
+    },
+  };
+}

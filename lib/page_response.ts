@@ -1,0 +1,134 @@
+/**
+ * From what a page returns to a Response, and the redirects pages make.
+ *
+ * @module
+ */
+
+/** The statuses a redirect may use. */
+export type RedirectStatus = 301 | 302 | 303 | 307 | 308;
+
+const REDIRECT_STATUSES = new Set([301, 302, 303, 307, 308]);
+
+/**
+ * A redirect Response with mutable headers (unlike `Response.redirect()`),
+ * so a cookie can still be set on it.
+ *
+ * `location` is resolved against `base` (the request URL). A same-origin
+ * target is sent as a path ("/home"), so the Location never depends on the
+ * Host header; a path that would start with "//" (read by browsers as
+ * another host) has its second slash encoded. Another origin is sent as the
+ * absolute URL the page asked for.
+ *
+ * @throws {RangeError} for a status that is not a redirect.
+ * @throws {TypeError} for a location that is not a URL.
+ */
+export function redirectResponse(
+  location: string,
+  base: URL,
+  status: number = 302,
+): Response {
+  if (!REDIRECT_STATUSES.has(status)) {
+    throw new RangeError(
+      `Cannot redirect with status ${status}: use 301, 302, 303, 307 or 308`,
+    );
+  }
+  const target = new URL(location, base);
+  let value = target.href;
+  if (target.origin === base.origin) {
+    value = target.pathname + target.search + target.hash;
+    if (value.startsWith("//")) value = `/%2F${value.slice(2)}`;
+  }
+  return new Response(null, { status, headers: { location: value } });
+}
+
+/**
+ * Merges `extra` into a Response. The Response's own headers win, except
+ * `Set-Cookie`, which accumulates. The Response is copied because its
+ * headers may be immutable (`Response.redirect()`, `fetch()`).
+ */
+export function mergeHeaders(response: Response, extra: Headers): Response {
+  // 101: a WebSocket upgrade must be returned untouched.
+  if (response.status === 101 || isEmpty(extra)) return response;
+  const headers = new Headers(response.headers);
+  for (const [name, value] of extra) {
+    if (name !== "set-cookie" && !headers.has(name)) headers.set(name, value);
+  }
+  for (const cookie of extra.getSetCookie()) {
+    headers.append("set-cookie", cookie);
+  }
+  return new Response(response.body, {
+    status: response.status,
+    statusText: response.statusText,
+    headers,
+  });
+}
+
+function isEmpty(headers: Headers): boolean {
+  for (const _ of headers.keys()) return false;
+  return true;
+}
+
+function withType(headers: Headers, type: string): Headers {
+  if (!headers.has("content-type")) headers.set("content-type", type);
+  return headers;
+}
+
+function isPlainObject(value: object): boolean {
+  const proto = Object.getPrototypeOf(value);
+  return proto === Object.prototype || proto === null;
+}
+
+function describeValue(value: unknown): string {
+  if (value === null || typeof value !== "object") return typeof value;
+  return `a ${value.constructor?.name ?? "object"}`;
+}
+
+/**
+ * Converts a page's return value to a Response, with `headers` (the page's
+ * `responseHeaders`) merged in:
+ *
+ * | returned                        | response                                  |
+ * | ------------------------------- | ----------------------------------------- |
+ * | a string                        | 200 `text/html; charset=utf-8`            |
+ * | a Response                      | as is                                     |
+ * | a plain object or an array      | 200 JSON                                  |
+ * | a Uint8Array or ReadableStream  | 200 `application/octet-stream`            |
+ * | `undefined` or `null`           | 204                                       |
+ *
+ * A `content-type` in `headers` replaces the default.
+ *
+ * @param page The page's path, for the error message.
+ * @throws {TypeError} for anything else.
+ */
+export function toResponse(
+  value: unknown,
+  headers: Headers,
+  page: string,
+): Response {
+  if (typeof value === "string") {
+    return new Response(value, {
+      headers: withType(headers, "text/html; charset=utf-8"),
+    });
+  }
+  if (value instanceof Response) return mergeHeaders(value, headers);
+  if (value === undefined || value === null) {
+    return new Response(null, { status: 204, headers });
+  }
+  if (value instanceof Uint8Array || value instanceof ReadableStream) {
+    return new Response(value as BodyInit, {
+      headers: withType(headers, "application/octet-stream"),
+    });
+  }
+  if (
+    Array.isArray(value) || (typeof value === "object" && isPlainObject(value))
+  ) {
+    return new Response(JSON.stringify(value), {
+      headers: withType(headers, "application/json; charset=utf-8"),
+    });
+  }
+  throw new TypeError(
+    `Page "${page}" returned ${
+      describeValue(value)
+    }: return a string, a Response, a plain object or array, a Uint8Array, a ReadableStream or nothing`,
+  );
+}

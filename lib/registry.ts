@@ -1,0 +1,84 @@
+/**
+ * The handler registry: which handler answers a file, by extension. It
+ * replaces ScriptServer's `run_<ext>` methods. Page modules, templates and
+ * static files are registered the same way as any handler a user adds.
+ *
+ * @module
+ */
+import { extname } from "./_std.ts";
+import type { FileInfo } from "./files.ts";
+
+/** The client's address, as `Deno.serve` reports it. */
+export interface ConnectionInfo {
+  /** The remote end of the connection. */
+  remoteAddr: { hostname: string; port: number };
+}
+
+/** What the dispatcher found for a request. */
+export interface Target {
+  /** The file to answer with (its real path is inside the root). */
+  file: FileInfo;
+  /** The request URL (with a validated Host). */
+  url: URL;
+  /** The decoded URL path of the file ("/shop/cart.ts"); CGI's SCRIPT_NAME. */
+  scriptName: string;
+  /** The decoded rest of the URL path after the file ("/extra"), or "". */
+  pathInfo: string;
+  /** The connection, when the server provides it. */
+  connection: ConnectionInfo | undefined;
+}
+
+/**
+ * Answers a request for a file. Handlers run inside the dispatcher's error
+ * boundary: they throw an `HttpError` for expected failures.
+ */
+export type FileHandler = (
+  request: Request,
+  target: Target,
+) => Promise<Response>;
+
+/** The key of the handler used for extensions nobody registered. */
+export const DEFAULT_HANDLER = "*";
+
+/** Handlers by lower-case extension (".md"), plus {@linkcode DEFAULT_HANDLER}. */
+export type HandlerMap = Readonly<Record<string, FileHandler>>;
+
+/** A registry built from handler maps; later maps replace earlier entries. */
+export interface Registry {
+  /** The handler for a file path (by its lower-cased extension). */
+  handlerFor(path: string): FileHandler;
+  /** Whether a file name has a handler of its own (not the default one). */
+  isScript(name: string): boolean;
+}
+
+/**
+ * Builds a registry. Extensions are matched case-insensitively, so
+ * "PAGE.TS" on a case-insensitive file system is still run, never served as
+ * source.
+ */
+export function createRegistry(...maps: HandlerMap[]): Registry {
+  const handlers = new Map<string, FileHandler>();
+  for (const map of maps) {
+    for (const [extension, handler] of Object.entries(map)) {
+      if (extension !== DEFAULT_HANDLER && !/^\.[^./\\]+$/.test(extension)) {
+        throw new TypeError(
+          `Cannot register a handler for "${extension}": use an extension such as ".md", or "${DEFAULT_HANDLER}"`,
+        );
+      }
+      handlers.set(extension.toLowerCase(), handler);
+    }
+  }
+  const fallback = handlers.get(DEFAULT_HANDLER);
+  if (fallback === undefined) {
+    throw new TypeError(`A registry needs a "${DEFAULT_HANDLER}" handler`);
+  }
+  handlers.delete(DEFAULT_HANDLER);
+  return {
+    handlerFor(path) {
+      return handlers.get(extname(path).toLowerCase()) ?? fallback;
+    },
+    isScript(name) {
+      return handlers.has(extname(name).toLowerCase());
+    },
+  };
+}

@@ -1,0 +1,54 @@
+// Shows everything a page receives: try /inspect.ts/some/path?x=1, or post a
+// form to it. Answers JSON when asked with ?format=json.
+import type { PageContext } from "../lib/mod.ts";
+
+const escape = (text: string) =>
+  text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+
+function table(title: string, entries: Iterable<[string, string]>): string {
+  const rows = [...entries].map(([k, v]) =>
+    `<tr><th>${escape(k)}</th><td>${escape(v)}</td></tr>`
+  ).join("");
+  return `<h2>${title}</h2><table>${
+    rows || "<tr><td>(none)</td></tr>"
+  }</table>`;
+}
+
+function formEntries(form: FormData): [string, string][] {
+  return [...form].map(([k, v]) => [
+    k,
+    v instanceof File ? `File ${v.name} (${v.size} bytes, ${v.type})` : v,
+  ]);
+}
+
+export default function inspect(ctx: PageContext) {
+  if (ctx.query.get("format") === "json") {
+    return {
+      method: ctx.method,
+      url: ctx.url.href,
+      query: Object.fromEntries(ctx.query),
+      form: Object.fromEntries(formEntries(ctx.form)),
+      cookies: { ...ctx.cookies },
+      env: { ...ctx.env },
+    };
+  }
+  ctx.responseHeaders.set("cache-control", "no-store");
+  return `<!DOCTYPE html>
+<html lang="en">
+<head><meta charset="utf-8"><title>Request inspector</title>
+<link rel="stylesheet" href="style.css"></head>
+<body>
+<h1>Request inspector</h1>
+<p><code>${escape(ctx.method)} ${
+    escape(ctx.url.pathname + ctx.url.search)
+  }</code></p>
+<form method="post"><input name="message" value="hello"><button>POST a form here</button></form>
+${table("Query (ctx.query)", ctx.query)}
+${table("Form (ctx.form)", formEntries(ctx.form))}
+${table("Cookies (ctx.cookies)", Object.entries(ctx.cookies))}
+${table("Headers (ctx.headers)", ctx.headers)}
+${table("CGI environment (ctx.env)", Object.entries(ctx.env))}
+<p><a href="./">Index</a></p>
+</body>
+</html>`;
+}
