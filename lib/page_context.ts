@@ -51,14 +51,16 @@ export interface PageContext {
 export const SERVER_SOFTWARE = `scriptserver Deno/${Deno.version.deno}`;
 
 /**
- * Parses the Cookie header, skipping malformed pairs (std's parser throws
- * on a pair that starts with "=", which would fail the whole page).
+ * Parses the Cookie header, skipping empty and nameless pairs (std's parser
+ * throws on them, which would fail the whole page).
  */
 export function parseCookies(headers: Headers): Record<string, string> {
   const header = headers.get("cookie");
   if (header === null) return Object.create(null);
-  const clean = header.split(";").filter((pair) => !pair.trim().startsWith("="))
-    .join(";");
+  const clean = header.split(";").filter((pair) => {
+    const trimmed = pair.trim();
+    return trimmed !== "" && !trimmed.startsWith("=");
+  }).join(";");
   return getCookies(new Headers({ cookie: clean }));
 }
 

@@ -4,7 +4,12 @@ import {
   assertMatch,
   assertStringIncludes,
 } from "./_assert.ts";
-import { createHandler } from "../lib/mod.ts";
+import {
+  createHandler,
+  DEFAULT_HANDLER,
+  type FileHandler,
+  type PageRunner,
+} from "../lib/mod.ts";
 import type { SiteFiles } from "../lib/files.ts";
 import { tempTree } from "./_helpers.ts";
 
@@ -161,4 +166,81 @@ Deno.test("createHandler() answers unexpected errors with a plain 500 and an id 
   assert(!html.includes("/secret/path"));
   assertMatch(logged[0]!, /^[0-9a-f]{8}$/);
   assertStringIncludes(html, `error id ${logged[0]}`);
+});
+
+/** Serves `handler` on 127.0.0.1 (ephemeral port) for the length of `run`. */
+async function serving(
+  handler: (request: Request) => Promise<Response>,
+  run: (base: string) => Promise<void>,
+) {
+  const controller = new AbortController();
+  const server = Deno.serve({
+    hostname: "127.0.0.1",
+    port: 0,
+    signal: controller.signal,
+    onListen() {},
+  }, handler);
+  try {
+    await run(`http://127.0.0.1:${server.addr.port}`);
+  } finally {
+    controller.abort();
+    await server.finished;
+  }
+}
+
+Deno.test("createHandler({ handlers }) adds a handler for a custom extension", async () => {
+  await using dir = await tempTree({
+    "notes.md": "# Title\nbody",
+    "docs/index.md": "# ignored: not an index name",
+    "UPPER.MD": "# Shout",
+  });
+  const markdown: FileHandler = async (_request, target) => {
+    const text = await Deno.readTextFile(target.file.path);
+    const html = text.replace(/^# (.*)$/m, "<h1>$1</h1>");
+    return new Response(`${html}|${target.scriptName}|${target.pathInfo}`, {
+      headers: { "content-type": "text/html; charset=utf-8" },
+    });
+  };
+  const handle = createHandler({
+    root: dir.path,
+    handlers: { ".md": markdown },
+  });
+  await serving(handle, async (base) => {
+    const page = await fetch(`${base}/notes.md`);
+    assertEquals(await page.text(), "<h1>Title</h1>\nbody|/notes.md|");
+    const upper = await fetch(`${base}/UPPER.MD`);
+    assertEquals(await upper.text(), "<h1>Shout</h1>|/UPPER.MD|");
+    const info = await fetch(`${base}/notes.md/more`);
+    assertEquals(await info.text(), "<h1>Title</h1>\nbody|/notes.md|/more");
+  });
+});
+
+Deno.test("createHandler({ handlers }) can replace the static handler", async () => {
+  await using dir = await tempTree({ "a.txt": "a" });
+  const handle = createHandler({
+    root: dir.path,
+    handlers: {
+      [DEFAULT_HANDLER]: (_request, target) =>
+        Promise.resolve(new Response(`custom ${target.scriptName}`)),
+    },
+  });
+  assertEquals(
+    await (await handle(new Request("http://x/a.txt"))).text(),
+    "custom /a.txt",
+  );
+});
+
+Deno.test("createHandler({ pageRunner }) replaces how pages run", async () => {
+  await using dir = await tempTree({ "page.ts": "this is never imported" });
+  const seen: string[] = [];
+  const pageRunner: PageRunner = {
+    run(request, target) {
+      seen.push(`${request.method} ${target.scriptName}`);
+      return Promise.resolve(new Response("from another runner"));
+    },
+  };
+  const handle = createHandler({ root: dir.path, pageRunner });
+  const response = await handle(new Request("http://x/page.ts"));
+  assertEquals(await response.text(), "from another runner");
+  assertEquals(seen, ["GET /page.ts"]);
 });

@@ -1,0 +1,186 @@
+import {
+  assert,
+  assertEquals,
+  assertRejects,
+  assertStringIncludes,
+  assertThrows,
+} from "./_assert.ts";
+import { hasCloseDelimiter, limitBody, parseForm } from "../lib/body.ts";
+import { HttpError } from "../lib/http_error.ts";
+
+function streamOf(...chunks: string[]): ReadableStream<Uint8Array> {
+  const encoder = new TextEncoder();
+  return new ReadableStream({
+    start(controller) {
+      for (const chunk of chunks) controller.enqueue(encoder.encode(chunk));
+      controller.close();
+    },
+  });
+}
+
+Deno.test("limitBody() refuses a declared Content-Length over the limit before reading", () => {
+  let pulled = false;
+  const body = new ReadableStream({
+    pull() {
+      pulled = true;
+    },
+  });
+  const request = new Request("http://x/", {
+    method: "POST",
+    body,
+    headers: { "content-length": "101" },
+  });
+  const error = assertThrows(() => limitBody(request, 100), HttpError);
+  assertEquals(error.status, 413);
+  assertStringIncludes(error.message, "100 B");
+  assert(!pulled);
+});
+
+Deno.test("limitBody() answers 400 to a malformed Content-Length", () => {
+  const request = new Request("http://x/", {
+    method: "POST",
+    body: "x",
+    headers: { "content-length": "1x" },
+  });
+  assertEquals(
+    assertThrows(() => limitBody(request, 100), HttpError).status,
+    400,
+  );
+});
+
+Deno.test("limitBody() counts a body without Content-Length and stops past the limit", async () => {
+  const request = new Request("http://x/", {
+    method: "POST",
+    body: streamOf("a".repeat(60), "b".repeat(60), "c".repeat(1000)),
+  });
+  const limited = limitBody(request, 100);
+  const error = await assertRejects(() => limited.text(), HttpError);
+  assertEquals(error.status, 413);
+});
+
+Deno.test("limitBody() passes bodies within the limit untouched", async () => {
+  const chunked = limitBody(
+    new Request("http://x/", { method: "POST", body: streamOf("abc", "def") }),
+    6,
+  );
+  assertEquals(await chunked.text(), "abcdef");
+  const declared = new Request("http://x/", {
+    method: "POST",
+    body: "abc",
+    headers: { "content-length": "3" },
+  });
+  assertEquals(limitBody(declared, 3), declared);
+  const bodiless = new Request("http://x/");
+  assertEquals(limitBody(bodiless, 0), bodiless);
+});
+
+Deno.test("hasCloseDelimiter() wants --boundary-- at the start or after CRLF", () => {
+  const bytes = (text: string) => new TextEncoder().encode(text);
+  assert(hasCloseDelimiter(bytes("--b\r\n\r\nx\r\n--b--\r\n"), "b"));
+  assert(hasCloseDelimiter(bytes("--b--"), "b"));
+  assert(hasCloseDelimiter(bytes("--b\r\n\r\nx\r\n--b--\r\nepilogue"), "b"));
+  assert(!hasCloseDelimiter(bytes("--b\r\n\r\nx\r\n--b\r\n"), "b"));
+  assert(!hasCloseDelimiter(bytes("--b\r\n\r\nx--b--"), "b"));
+  assert(!hasCloseDelimiter(bytes(""), "b"));
+});
+
+async function multipart(form: FormData) {
+  const response = new Response(form);
+  return {
+    type: response.headers.get("content-type")!,
+    bytes: new Uint8Array(await response.arrayBuffer()),
+  };
+}
+
+function post(body: BodyInit, type: string): Request {
+  return new Request("http://x/", {
+    method: "POST",
+    body,
+    headers: { "content-type": type },
+  });
+}
+
+Deno.test("parseForm() parses urlencoded bodies, keeping __proto__ as data", async () => {
+  const form = await parseForm(
+    post(
+      "name=J%C3%BCrgen+Smith&__proto__=x&constructor=y&empty=&flag&a=1&a=2",
+      "application/x-www-form-urlencoded; charset=UTF-8",
+    ),
+  );
+  assertEquals(form.get("name"), "Jürgen Smith");
+  assertEquals(form.get("__proto__"), "x");
+  assertEquals(form.get("constructor"), "y");
+  assertEquals(form.get("empty"), "");
+  assertEquals(form.get("flag"), "");
+  assertEquals(form.getAll("a"), ["1", "2"]);
+});
+
+Deno.test("parseForm() parses multipart bodies with files", async () => {
+  const sent = new FormData();
+  sent.append("title", "report");
+  sent.append("file", new File(["hello"], "a.txt", { type: "text/plain" }));
+  const { type, bytes } = await multipart(sent);
+  const form = await parseForm(post(bytes, type));
+  assertEquals(form.get("title"), "report");
+  const file = form.get("file");
+  assert(file instanceof File);
+  assertEquals([file.name, file.size, file.type], ["a.txt", 5, "text/plain"]);
+  assertEquals(await file.text(), "hello");
+});
+
+Deno.test("parseForm() answers 400 to malformed multipart bodies", async () => {
+  const sent = new FormData();
+  sent.append("file", new File(["x".repeat(100)], "a.txt"));
+  const { type, bytes } = await multipart(sent);
+  const cases: [string, Request][] = [
+    ["no boundary", post(bytes, "multipart/form-data")],
+    ["wrong boundary", post(bytes, "multipart/form-data; boundary=other")],
+    ["cut short", post(bytes.slice(0, bytes.length - 20), type)],
+    ["garbage", post("hello", "multipart/form-data; boundary=b")],
+  ];
+  for (const [label, request] of cases) {
+    const error = await assertRejects(() => parseForm(request), HttpError);
+    assertEquals(error.status, 400, label);
+    assertStringIncludes(error.message, "Cannot parse the form", label);
+  }
+});
+
+Deno.test("parseForm() answers 400 to undecodable urlencoded bodies", async () => {
+  const badUtf8 = new Uint8Array([0x61, 0x3d, 0xff, 0xfe]);
+  for (
+    const body of [
+      badUtf8,
+      "a=%",
+      "a=%zz",
+      "a=%c0%ae",
+    ]
+  ) {
+    const error = await assertRejects(
+      () => parseForm(post(body, "application/x-www-form-urlencoded")),
+      HttpError,
+    );
+    assertEquals(error.status, 400);
+  }
+});
+
+Deno.test("parseForm() leaves other bodies unread and returns an empty form", async () => {
+  const json = post('{"a":1}', "application/json");
+  assertEquals([...(await parseForm(json)).keys()], []);
+  assertEquals(json.bodyUsed, false);
+  assertEquals(await json.json(), { a: 1 });
+  assertEquals([...(await parseForm(new Request("http://x/"))).keys()], []);
+  assertEquals([...(await parseForm(post("x", "not a type;;"))).keys()], []);
+});
+
+Deno.test("parseForm() keeps the 413 of a counted body", async () => {
+  const request = limitBody(
+    new Request("http://x/", {
+      method: "POST",
+      body: streamOf("a=", "b".repeat(200)),
+      headers: { "content-type": "application/x-www-form-urlencoded" },
+    }),
+    100,
+  );
+  const error = await assertRejects(() => parseForm(request), HttpError);
+  assertEquals(error.status, 413);
+});

@@ -1,0 +1,51 @@
+import { assert, assertEquals, assertThrows } from "./_assert.ts";
+import { createRegistry, type FileHandler } from "../lib/registry.ts";
+
+const named = (name: string): FileHandler => () =>
+  Promise.resolve(new Response(name));
+
+async function nameOf(handler: FileHandler): Promise<string> {
+  const target = {
+    file: { path: "/x", isDirectory: false, size: 0, mtime: null },
+    url: new URL("http://x/"),
+    scriptName: "/x",
+    pathInfo: "",
+    connection: undefined,
+  };
+  return await (await handler(new Request("http://x/"), target)).text();
+}
+
+Deno.test("createRegistry() picks handlers by extension, case-insensitively", async () => {
+  const registry = createRegistry({
+    "*": named("static"),
+    ".ts": named("page"),
+  });
+  assertEquals(await nameOf(registry.handlerFor("/site/a.ts")), "page");
+  assertEquals(await nameOf(registry.handlerFor("/site/A.TS")), "page");
+  assertEquals(await nameOf(registry.handlerFor("/site/a.Ts")), "page");
+  assertEquals(await nameOf(registry.handlerFor("/site/a.txt")), "static");
+  assertEquals(await nameOf(registry.handlerFor("/site/noext")), "static");
+  assertEquals(await nameOf(registry.handlerFor("/site/.ts")), "static");
+});
+
+Deno.test("createRegistry() lets later maps add and replace handlers", async () => {
+  const registry = createRegistry(
+    { "*": named("static"), ".ts": named("page") },
+    { ".MD": named("markdown"), ".ts": named("other pages") },
+  );
+  assertEquals(await nameOf(registry.handlerFor("/a.md")), "markdown");
+  assertEquals(await nameOf(registry.handlerFor("/a.ts")), "other pages");
+  assert(registry.isScript("README.md"));
+  assert(!registry.isScript("notes.txt"));
+});
+
+Deno.test("createRegistry() refuses keys that are not extensions", () => {
+  for (const key of ["md", ".a/b", "..md", "", "."]) {
+    assertThrows(
+      () => createRegistry({ "*": named("s"), [key]: named("x") }),
+      TypeError,
+      "Cannot register",
+    );
+  }
+  assertThrows(() => createRegistry({ ".ts": named("p") }), TypeError, '"*"');
+});
