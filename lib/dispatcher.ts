@@ -97,7 +97,7 @@ export function createHandler(options: HandlerOptions): Handler {
   const prod = options.prod ?? false;
   const onError = options.onError ?? logToStderr;
   const pageRunner = options.pageRunner ?? createModuleRunner({
-    root: files.root,
+    files,
     maxBody: options.maxBody ?? DEFAULT_MAX_BODY,
   });
   const staticFile: FileHandler = (request, target) =>

@@ -50,6 +50,8 @@ export interface SiteFiles {
   list(directory: FileInfo): Promise<DirEntry[]>;
   /** The bytes of a file that {@linkcode stat} returned, streamed. */
   read(file: FileInfo, range?: ByteRange): Promise<ReadableStream<Uint8Array>>;
+  /** The whole text (UTF-8) of a file that {@linkcode stat} returned. */
+  readText(file: FileInfo): Promise<string>;
 }
 
 /**
@@ -139,6 +141,10 @@ export function createDiskFiles(root: string): SiteFiles {
         }),
       );
       return entries.filter((entry) => entry !== undefined);
+    },
+
+    readText(file) {
+      return Deno.readTextFile(file.path);
     },
 
     async read(file, range) {

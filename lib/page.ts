@@ -6,7 +6,7 @@
  */
 import { SEPARATOR, toFileUrl } from "./_std.ts";
 import { limitBody, parseForm } from "./body.ts";
-import type { FileInfo } from "./files.ts";
+import type { FileInfo, SiteFiles } from "./files.ts";
 import { HttpError } from "./http_error.ts";
 import { createContext, type PageContext } from "./page_context.ts";
 import { mergeHeaders, toResponse } from "./page_response.ts";
@@ -45,15 +45,27 @@ export interface PageRunner {
 
 /** Options for {@linkcode createModuleRunner}. */
 export interface ModuleRunnerOptions {
-  /** The root's real path, to name pages in errors. */
-  root: string;
+  /** Where page files are read (the root's real path names pages in errors). */
+  files: SiteFiles;
   /** The request body limit in bytes. */
   maxBody: number;
 }
 
+/**
+ * How long after its modification time a file may still change without its
+ * (mtime, size) changing: file systems that keep mtimes in whole seconds
+ * (ext3, HFS+) or two (FAT) let two saves of a same-sized file look alike.
+ */
+export const SETTLE_MS = 2_000;
+
 interface LoadedModule {
-  /** The file version the module was imported from. */
+  /** The (mtime, size) of the file the module was imported from. */
   version: string;
+  /**
+   * The source it was imported from, kept while the file may still change
+   * unseen (see {@linkcode SETTLE_MS}); `undefined` once that is over.
+   */
+  source: string | undefined;
   /** The page function, or the load failure (kept until the file changes). */
   page: Promise<PageFunction>;
 }
@@ -64,13 +76,13 @@ export function pageName(root: string, path: string): string {
   return path.slice(start).replaceAll("\\", "/");
 }
 
-/**
- * The version of a file that its module URL carries: a changed file gets a
- * new URL, and so a fresh `import()` (Deno caches modules, and failed
- * imports, by URL for the life of the process).
- */
 function versionOf(file: FileInfo): string {
   return `${file.mtime?.getTime() ?? 0}-${file.size}`;
+}
+
+/** Whether a file's content can no longer change without a new version. */
+function isSettled(file: FileInfo, now: number): boolean {
+  return file.mtime !== null && now - file.mtime.getTime() > SETTLE_MS;
 }
 
 /**
@@ -78,16 +90,20 @@ function versionOf(file: FileInfo): string {
  *
  * A module is imported once per version of its file and kept: unchanged
  * pages are never re-imported (even a cached `import()` costs a third of a
- * bare server's throughput). An edited page is imported again under a new
- * URL on its next request; the old version stays in memory, as Deno cannot
- * unload modules. Helpers a page imports (`_lib.ts`) load once per process.
+ * bare server's throughput). An edited page is imported again on its next
+ * request, under a new URL: Deno caches modules, failed ones included, by
+ * URL for the life of the process. The old version stays in memory, as Deno
+ * cannot unload modules. Helpers a page imports (`_lib.ts`) load once per
+ * process.
  */
 export function createModuleRunner(options: ModuleRunnerOptions): PageRunner {
-  const { root, maxBody } = options;
+  const { files, maxBody } = options;
+  const root = files.root;
   const modules = new Map<string, LoadedModule>();
+  let imports = 0;
 
-  async function importPage(file: FileInfo, name: string, version: string) {
-    const url = `${toFileUrl(file.path).href}?v=${version}`;
+  async function importPage(file: FileInfo, name: string) {
+    const url = `${toFileUrl(file.path).href}?v=${++imports}`;
     let module: Record<string, unknown>;
     try {
       module = await import(url);
@@ -111,14 +127,29 @@ export function createModuleRunner(options: ModuleRunnerOptions): PageRunner {
     return page as PageFunction;
   }
 
-  function load(file: FileInfo, name: string): Promise<PageFunction> {
+  async function load(file: FileInfo, name: string): Promise<PageFunction> {
     const version = versionOf(file);
     const loaded = modules.get(file.path);
-    if (loaded?.version === version) return loaded.page;
-    const page = importPage(file, name, version);
+    if (loaded?.version === version && loaded.source === undefined) {
+      return loaded.page;
+    }
+    // New, edited, or edited recently enough that an edit may hide behind
+    // an unchanged version: compare the source itself.
+    const now = Date.now();
+    const source = await files.readText(file);
+    const settled = isSettled(file, now);
+    if (loaded?.version === version && loaded.source === source) {
+      if (settled) loaded.source = undefined;
+      return loaded.page;
+    }
+    const page = importPage(file, name);
     // Handled by the caller; this only keeps an unobserved copy quiet.
     page.catch(() => {});
-    modules.set(file.path, { version, page });
+    modules.set(file.path, {
+      version,
+      source: settled ? undefined : source,
+      page,
+    });
     return page;
   }
 

@@ -134,6 +134,7 @@ const failingFiles: SiteFiles = {
   },
   list: () => Promise.resolve([]),
   read: () => Promise.resolve(new ReadableStream()),
+  readText: () => Promise.resolve(""),
 };
 
 Deno.test("createHandler() answers unexpected errors with 500 and details in development", async () => {

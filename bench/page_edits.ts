@@ -1,0 +1,124 @@
+/**
+ * How much memory each edit of a page costs the server. Deno cannot unload
+ * modules, so every edited version of a page stays in memory.
+ *
+ * Runs the real server (under its minimal permissions), edits one page N
+ * times and requests it after each edit, and compares the RSS growth per
+ * edit with that of a bare Deno process importing the same N versions.
+ *
+ * Usage: deno run -A bench/page_edits.ts [N]
+ */
+import { fromFileUrl } from "@std/path";
+import { pageSource } from "./_page_source.ts";
+
+const EDITS = Number(Deno.args[0] ?? 300);
+const MAIN: string = fromFileUrl(new URL("../main.ts", import.meta.url));
+const REFERENCE: string = fromFileUrl(
+  new URL("./_import_versions.ts", import.meta.url),
+);
+
+/** Resident set size of a process, in bytes (Linux). */
+export function rssOf(pid: number): number {
+  const status = Deno.readTextFileSync(`/proc/${pid}/status`);
+  const kib = /VmRSS:\s+(\d+) kB/.exec(status)?.[1];
+  if (kib === undefined) throw new Error(`No VmRSS for process ${pid}`);
+  return Number(kib) * 1024;
+}
+
+function freePort(): number {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const { port } = listener.addr as Deno.NetAddr;
+  listener.close();
+  return port;
+}
+
+async function waitUntilUp(url: string): Promise<void> {
+  for (let i = 0; i < 200; i++) {
+    try {
+      await (await fetch(url)).body?.cancel();
+      return;
+    } catch {
+      await new Promise((resolve) => setTimeout(resolve, 25));
+    }
+  }
+  throw new Error(`The server at ${url} did not start`);
+}
+
+async function measureServer(root: string): Promise<number> {
+  const page = `${root}/page.ts`;
+  await Deno.writeTextFile(page, pageSource(-1));
+  const port = freePort();
+  const server = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "--no-prompt",
+      `--allow-net=127.0.0.1:${port}`,
+      `--allow-read=${root}`,
+      MAIN,
+      root,
+      "--port",
+      String(port),
+      "--quiet",
+    ],
+    stdout: "null",
+    stderr: "inherit",
+  }).spawn();
+  const url = `http://127.0.0.1:${port}/page.ts`;
+  try {
+    await waitUntilUp(url);
+    for (let i = 0; i < 20; i++) {
+      await Deno.writeTextFile(page, pageSource(-i - 2));
+      await (await fetch(url)).text();
+    }
+    const before = rssOf(server.pid);
+    for (let version = 0; version < EDITS; version++) {
+      await Deno.writeTextFile(page, pageSource(version));
+      const body = await (await fetch(url)).text();
+      if (!body.includes(`version ${version}<`)) {
+        throw new Error(`Edit ${version} was not served: ${body.slice(0, 80)}`);
+      }
+    }
+    return (rssOf(server.pid) - before) / EDITS;
+  } finally {
+    server.kill("SIGTERM");
+    await server.status;
+  }
+}
+
+async function measureReference(root: string): Promise<number> {
+  const output = await new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      `--allow-read=${root}`,
+      `--allow-write=${root}`,
+      REFERENCE,
+      root,
+      String(EDITS),
+    ],
+    stderr: "inherit",
+  }).output();
+  if (!output.success) throw new Error("The reference run failed");
+  return JSON.parse(new TextDecoder().decode(output.stdout)).perVersion;
+}
+
+if (import.meta.main) {
+  const root = await Deno.realPath(
+    await Deno.makeTempDir({ prefix: "edits_" }),
+  );
+  try {
+    const server = await measureServer(root);
+    const reference = await measureReference(root);
+    const kib = (bytes: number) => `${(bytes / 1024).toFixed(1)} KiB`;
+    console.log(
+      `| RSS growth per page edit (${EDITS} edits) | scriptserver | bare import() | ratio |`,
+    );
+    console.log("|---|---|---|---|");
+    console.log(
+      `| ~2 KB page | ${kib(server)} | ${kib(reference)} | ${
+        (server / reference).toFixed(2)
+      } |`,
+    );
+  } finally {
+    await Deno.remove(root, { recursive: true });
+  }
+}
