@@ -7,6 +7,7 @@
 import { SEPARATOR, toFileUrl } from "./_std.ts";
 import { limitBody, parseForm } from "./body.ts";
 import type { FileInfo, SiteFiles } from "./files.ts";
+import { createSourceCache } from "./source_cache.ts";
 import { HttpError } from "./http_error.ts";
 import { createContext, type PageContext } from "./page_context.ts";
 import { mergeHeaders, toResponse } from "./page_response.ts";
@@ -51,38 +52,10 @@ export interface ModuleRunnerOptions {
   maxBody: number;
 }
 
-/**
- * How long after its modification time a file may still change without its
- * (mtime, size) changing: file systems that keep mtimes in whole seconds
- * (ext3, HFS+) or two (FAT) let two saves of a same-sized file look alike.
- */
-export const SETTLE_MS = 2_000;
-
-interface LoadedModule {
-  /** The (mtime, size) of the file the module was imported from. */
-  version: string;
-  /**
-   * The source it was imported from, kept while the file may still change
-   * unseen (see {@linkcode SETTLE_MS}); `undefined` once that is over.
-   */
-  source: string | undefined;
-  /** The page function, or the load failure (kept until the file changes). */
-  page: Promise<PageFunction>;
-}
-
 /** A page's path relative to the root, with "/" separators. */
 export function pageName(root: string, path: string): string {
   const start = root.endsWith(SEPARATOR) ? root.length : root.length + 1;
   return path.slice(start).replaceAll("\\", "/");
-}
-
-function versionOf(file: FileInfo): string {
-  return `${file.mtime?.getTime() ?? 0}-${file.size}`;
-}
-
-/** Whether a file's content can no longer change without a new version. */
-function isSettled(file: FileInfo, now: number): boolean {
-  return file.mtime !== null && now - file.mtime.getTime() > SETTLE_MS;
 }
 
 /**
@@ -99,7 +72,6 @@ function isSettled(file: FileInfo, now: number): boolean {
 export function createModuleRunner(options: ModuleRunnerOptions): PageRunner {
   const { files, maxBody } = options;
   const root = files.root;
-  const modules = new Map<string, LoadedModule>();
   let imports = 0;
 
   async function importPage(file: FileInfo, name: string) {
@@ -127,37 +99,18 @@ export function createModuleRunner(options: ModuleRunnerOptions): PageRunner {
     return page as PageFunction;
   }
 
-  async function load(file: FileInfo, name: string): Promise<PageFunction> {
-    const version = versionOf(file);
-    const loaded = modules.get(file.path);
-    if (loaded?.version === version && loaded.source === undefined) {
-      return loaded.page;
-    }
-    // New, edited, or edited recently enough that an edit may hide behind
-    // an unchanged version: compare the source itself.
-    const now = Date.now();
-    const source = await files.readText(file);
-    const settled = isSettled(file, now);
-    if (loaded?.version === version && loaded.source === source) {
-      if (settled) loaded.source = undefined;
-      return loaded.page;
-    }
-    const page = importPage(file, name);
+  const load = createSourceCache((file) => {
+    const page = importPage(file, pageName(root, file.path));
     // Handled by the caller; this only keeps an unobserved copy quiet.
     page.catch(() => {});
-    modules.set(file.path, {
-      version,
-      source: settled ? undefined : source,
-      page,
-    });
     return page;
-  }
+  }, { files });
 
   return {
     async run(request, target) {
       const name = pageName(root, target.file.path);
       const limited = limitBody(request, maxBody);
-      const page = await load(target.file, name);
+      const page = await load(target.file);
       const context = createContext(limited, target, await parseForm(limited));
       let value: unknown;
       try {

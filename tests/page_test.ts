@@ -1,7 +1,8 @@
 import { assertEquals, assertStringIncludes } from "./_assert.ts";
 import { join } from "@std/path";
 import { createHandler } from "../lib/mod.ts";
-import { pageName, SETTLE_MS } from "../lib/page.ts";
+import { pageName } from "../lib/page.ts";
+import { SETTLE_MS } from "../lib/source_cache.ts";
 import { tempTree } from "./_helpers.ts";
 
 async function body(handle: (r: Request) => Promise<Response>, path: string) {
