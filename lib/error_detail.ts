@@ -8,6 +8,7 @@
 import { escapeHtml, fromFileUrl } from "./_std.ts";
 import { isInside } from "./files.ts";
 import { PageError, pageName } from "./page.ts";
+import { TemplateError } from "./template.ts";
 
 /** A place in a source file. */
 export interface ErrorLocation {
@@ -102,7 +103,9 @@ export async function renderErrorDetail(
   const cause = error instanceof PageError ? error.cause : error;
   const name = cause instanceof Error ? cause.name : typeof cause;
   const message = cause instanceof Error ? cause.message : String(cause);
-  const location = findErrorLocation(cause, root);
+  const location = cause instanceof TemplateError
+    ? cause.location
+    : findErrorLocation(cause, root);
   const file = location ? pageName(root, location.path) : page;
 
   let where = "";

@@ -1,0 +1,170 @@
+/**
+ * `.tpl` templates with the syntax of Python's `string.Template`: `$name`,
+ * `${name}` and `$$` for a literal "$". Every value is HTML-escaped.
+ *
+ * Hand-written: no library implements this syntax with escaping. Parsing
+ * happens once per version of a file; rendering only concatenates, so a
+ * value is always inserted literally (`$&` or `$'` in a value are text,
+ * never replacement patterns) and never re-scanned for placeholders.
+ *
+ * @module
+ */
+import { escapeHtml } from "./_std.ts";
+import type { ErrorLocation } from "./error_detail.ts";
+
+/** A `$name` or `${name}` in a template. */
+export interface Placeholder {
+  name: string;
+  /** 1-based line of the "$". */
+  line: number;
+  /** 1-based column of the "$". */
+  column: number;
+}
+
+/** A parsed template: literal text and placeholders, in order. */
+export interface Template {
+  /** The template's name in messages ("hello.tpl"). */
+  name: string;
+  /** Its absolute path, when it comes from a file. */
+  path: string | undefined;
+  parts: (string | Placeholder)[];
+}
+
+/**
+ * A template could not be parsed or filled. `location` points at the
+ * offending "$", so the development error page can show the source.
+ */
+export class TemplateError extends Error {
+  /** Where in which file, when the template comes from a file. */
+  readonly location: ErrorLocation | undefined;
+
+  constructor(message: string, location: ErrorLocation | undefined) {
+    super(message);
+    this.name = "TemplateError";
+    this.location = location;
+  }
+}
+
+/**
+ * Markup that is inserted as is: HTML the page has already made safe, such
+ * as a fragment rendered from another template. Anything else is escaped.
+ */
+export class SafeHtml {
+  /** The markup. */
+  readonly html: string;
+
+  constructor(html: string) {
+    this.html = html;
+  }
+
+  toString(): string {
+    return this.html;
+  }
+}
+
+/** Marks `markup` as safe HTML, to be inserted without escaping. */
+export function html(markup: string): SafeHtml {
+  return new SafeHtml(markup);
+}
+
+/**
+ * `$$`, `$identifier`, `${identifier}`, or a "$" followed by anything else
+ * (the last alternative, which is an error).
+ */
+const TOKEN =
+  /\$(?:(\$)|([A-Za-z_][A-Za-z0-9_]*)|\{([A-Za-z_][A-Za-z0-9_]*)\}|)/g;
+
+/**
+ * Parses a template.
+ *
+ * @param name The template's name in messages.
+ * @param path Its absolute path, for error locations.
+ * @throws {TemplateError} for a "$" that starts no valid placeholder,
+ * naming its line and column.
+ */
+export function parseTemplate(
+  source: string,
+  name: string,
+  path?: string,
+): Template {
+  const parts: (string | Placeholder)[] = [];
+  let text = "";
+  let last = 0;
+  let line = 1;
+  let lineStart = 0;
+  let newline = source.indexOf("\n");
+  for (const match of source.matchAll(TOKEN)) {
+    const at = match.index;
+    while (newline !== -1 && newline < at) {
+      line++;
+      lineStart = newline + 1;
+      newline = source.indexOf("\n", lineStart);
+    }
+    const column = at - lineStart + 1;
+    text += source.slice(last, at);
+    last = at + match[0].length;
+    const [, dollar, bare, braced] = match;
+    if (dollar !== undefined) {
+      text += "$";
+      continue;
+    }
+    const placeholder = bare ?? braced;
+    if (placeholder === undefined) {
+      const found = source.slice(at, at + 12).split("\n")[0];
+      throw new TemplateError(
+        `Invalid placeholder in template "${name}" at line ${line}, column ${column}: "${found}" (write $name, \${name}, or $$ for a "$")`,
+        path === undefined ? undefined : { path, line, column },
+      );
+    }
+    if (text !== "") parts.push(text);
+    text = "";
+    parts.push({ name: placeholder, line, column });
+  }
+  text += source.slice(last);
+  if (text !== "") parts.push(text);
+  return { name, path, parts };
+}
+
+/** Values for a template: a Map, or a record of own properties. */
+export type TemplateValues =
+  | ReadonlyMap<string, unknown>
+  | Readonly<Record<string, unknown>>;
+
+function lookUp(values: TemplateValues, name: string): unknown {
+  if (values instanceof Map) return values.get(name);
+  // Own properties only: "constructor" or "__proto__" must not find
+  // Object.prototype's.
+  const record = values as Readonly<Record<string, unknown>>;
+  return Object.hasOwn(record, name) ? record[name] : undefined;
+}
+
+/**
+ * Fills a template. Every value is converted to a string and HTML-escaped
+ * (`& < > " '`), except {@linkcode SafeHtml}.
+ *
+ * @throws {TemplateError} for a placeholder with no value (or `undefined`),
+ * naming the placeholder, the template and the line.
+ */
+export function renderTemplate(
+  template: Template,
+  values: TemplateValues,
+): string {
+  let out = "";
+  for (const part of template.parts) {
+    if (typeof part === "string") {
+      out += part;
+      continue;
+    }
+    const value = lookUp(values, part.name);
+    if (value === undefined) {
+      throw new TemplateError(
+        `Template "${template.name}" has no value for $${part.name} (line ${part.line})`,
+        template.path === undefined
+          ? undefined
+          : { path: template.path, line: part.line, column: part.column },
+      );
+    }
+    out += value instanceof SafeHtml ? value.html : escapeHtml(String(value));
+  }
+  return out;
+}
