@@ -108,6 +108,8 @@ async function main(args: string[]): Promise<number> {
     root,
     prod,
     ...(cli.maxBody === undefined ? {} : { maxBody: cli.maxBody }),
+    ...(cli.sessionTtl === undefined ? {} : { sessionTtl: cli.sessionTtl }),
+    ...(cli.maxSessions === undefined ? {} : { maxSessions: cli.maxSessions }),
   });
 
   // Listen for signals before listening for requests: a signal that arrives

@@ -16,7 +16,12 @@ import {
 import { lastIndexOfNeedle as untypedLastIndexOfNeedle } from "@std/bytes/last-index-of-needle";
 import { ifNoneMatch as untypedIfNoneMatch } from "@std/http/etag";
 import { STATUS_TEXT as untypedStatusText } from "@std/http/status";
-import { getCookies as untypedGetCookies } from "@std/http/cookie";
+import {
+  deleteCookie as untypedDeleteCookie,
+  getCookies as untypedGetCookies,
+  setCookie as untypedSetCookie,
+} from "@std/http/cookie";
+import { encodeBase64Url as untypedEncodeBase64Url } from "@std/encoding/base64url";
 import { format as untypedFormatBytes } from "@std/fmt/bytes";
 import {
   extname as untypedExtname,
@@ -65,6 +70,34 @@ export const ifNoneMatch: (
  */
 export const getCookies: (headers: Headers) => Record<string, string> =
   untypedGetCookies;
+
+/** A cookie for {@linkcode setCookie}. */
+export interface Cookie {
+  name: string;
+  value: string;
+  expires?: Date | number;
+  maxAge?: number;
+  domain?: string;
+  path?: string;
+  secure?: boolean;
+  httpOnly?: boolean;
+  sameSite?: "Strict" | "Lax" | "None";
+}
+
+/** Appends a `Set-Cookie` header. */
+export const setCookie: (headers: Headers, cookie: Cookie) => void =
+  untypedSetCookie;
+
+/** Appends a `Set-Cookie` header that expires the cookie `name`. */
+export const deleteCookie: (
+  headers: Headers,
+  name: string,
+  attributes?: Omit<Cookie, "name" | "value">,
+) => void = untypedDeleteCookie;
+
+/** Base64url without padding. */
+export const encodeBase64Url: (data: Uint8Array) => string =
+  untypedEncodeBase64Url;
 
 /** Reason phrases by status code. */
 export const STATUS_TEXT: Readonly<Record<number, string | undefined>> =

@@ -20,6 +20,10 @@ export interface CliOptions {
   quiet: boolean;
   /** `--max-body` in bytes, when given. */
   maxBody: number | undefined;
+  /** `--session-ttl` in milliseconds, when given. */
+  sessionTtl: number | undefined;
+  /** `--max-sessions`, when given. */
+  maxSessions: number | undefined;
   /** `--help`. */
   help: boolean;
 }
@@ -77,6 +81,48 @@ export function parseSize(value: string, source = "--max-body"): number {
   return size;
 }
 
+const DURATION_UNITS: Record<string, number> = {
+  "": 1000,
+  s: 1000,
+  m: 60_000,
+  h: 3_600_000,
+  d: 86_400_000,
+};
+
+/**
+ * Parses a duration into milliseconds: seconds, or a number with an s, m,
+ * h or d suffix, such as "90s", "30m" or "12h".
+ *
+ * @throws {UsageError} for anything else, and for zero.
+ */
+export function parseDuration(value: string, source: string): number {
+  const match = /^(\d+(?:\.\d+)?)([smhd]?)$/i.exec(value.trim());
+  const ms = match
+    ? Math.round(Number(match[1]) * DURATION_UNITS[match[2]!.toLowerCase()]!)
+    : NaN;
+  if (!Number.isSafeInteger(ms) || ms <= 0) {
+    throw new UsageError(
+      `Cannot use ${source} "${value}": give seconds, or a duration such as 90s, 30m or 12h`,
+    );
+  }
+  return ms;
+}
+
+/**
+ * Parses a whole number of at least 1.
+ *
+ * @throws {UsageError} for anything else.
+ */
+export function parseCount(value: string, source: string): number {
+  const count = /^\d+$/.test(value.trim()) ? Number(value) : NaN;
+  if (!Number.isSafeInteger(count) || count < 1) {
+    throw new UsageError(
+      `Cannot use ${source} "${value}": give a whole number of at least 1`,
+    );
+  }
+  return count;
+}
+
 /**
  * Parses the arguments after `main.ts`.
  *
@@ -84,7 +130,7 @@ export function parseSize(value: string, source = "--max-body"): number {
  */
 export function parseCli(args: string[]): CliOptions {
   const parsed = parseArgs(args, {
-    string: ["port", "host", "max-body"],
+    string: ["port", "host", "max-body", "session-ttl", "max-sessions"],
     boolean: ["prod", "quiet", "help"],
     alias: { h: "help", p: "port" },
     unknown(arg) {
@@ -117,6 +163,12 @@ export function parseCli(args: string[]): CliOptions {
     maxBody: parsed["max-body"] === undefined
       ? undefined
       : parseSize(String(parsed["max-body"])),
+    sessionTtl: parsed["session-ttl"] === undefined
+      ? undefined
+      : parseDuration(String(parsed["session-ttl"]), "--session-ttl"),
+    maxSessions: parsed["max-sessions"] === undefined
+      ? undefined
+      : parseCount(String(parsed["max-sessions"]), "--max-sessions"),
     help: parsed.help === true,
   };
 }
@@ -165,6 +217,11 @@ Options:
   --prod          Production mode: error pages carry no details.
   --max-body SIZE Refuse request bodies larger than SIZE with 413: bytes, or
                   with a k, m or g suffix (powers of 1024). Default: 10m.
+  --session-ttl T Forget a session idle for T: seconds, or with an s, m, h
+                  or d suffix. Default: 30m.
+  --max-sessions N
+                  Keep at most N sessions in memory; the least recently used
+                  go first. Default: 10000.
   --quiet         Do not log each request.
   --help, -h      Show this help.
 

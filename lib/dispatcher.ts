@@ -24,7 +24,12 @@ import {
   type HandlerMap,
   type Target,
 } from "./registry.ts";
+import {
+  createMemorySessionStore,
+  type SessionStore,
+} from "./session_store.ts";
 import { serveFile, STATIC_METHODS } from "./static_file.ts";
+import { createTemplates } from "./template_handler.ts";
 import { decodeUrlPath, parseRequestUrl } from "./url_path.ts";
 
 /**
@@ -47,13 +52,23 @@ export interface HandlerOptions {
   prod?: boolean;
   /**
    * Handlers by extension (".md"), added to or replacing the built-in ones
-   * (page modules for .ts/.js/.mts/.mjs; "*", static files, for the rest).
+   * (page modules for .ts/.js/.mts/.mjs, templates for .tpl; "*", static
+   * files, for the rest).
    */
   handlers?: HandlerMap;
   /** Request bodies larger than this many bytes get 413. Default: 10 MiB. */
   maxBody?: number;
   /** Runs page modules. Default: in this process ({@linkcode createModuleRunner}). */
   pageRunner?: PageRunner;
+  /**
+   * Where sessions live. Default: this process's memory
+   * ({@linkcode createMemorySessionStore}) with `sessionTtl` and `maxSessions`.
+   */
+  sessions?: SessionStore;
+  /** Idle time after which an in-memory session expires, in ms. Default: 30 minutes. */
+  sessionTtl?: number;
+  /** Most live in-memory sessions (least recently used evicted). Default: 10,000. */
+  maxSessions?: number;
   /** File lookups. Default: the disk under `root` ({@linkcode createDiskFiles}). */
   files?: SiteFiles;
   /**
@@ -64,7 +79,13 @@ export interface HandlerOptions {
 }
 
 /** Files that serve their directory, in order of preference. */
-const INDEX_NAMES = ["index.html", "index.htm", "index.ts", "index.js"];
+const INDEX_NAMES = [
+  "index.html",
+  "index.htm",
+  "index.ts",
+  "index.js",
+  "index.tpl",
+];
 
 const NOT_FOUND = "There is nothing at this address.";
 
@@ -96,15 +117,25 @@ export function createHandler(options: HandlerOptions): Handler {
   const files = options.files ?? createDiskFiles(options.root);
   const prod = options.prod ?? false;
   const onError = options.onError ?? logToStderr;
+  const maxBody = options.maxBody ?? DEFAULT_MAX_BODY;
+  const templates = createTemplates({ files, maxBody });
   const pageRunner = options.pageRunner ?? createModuleRunner({
     files,
-    maxBody: options.maxBody ?? DEFAULT_MAX_BODY,
+    maxBody,
+    sessions: options.sessions ?? createMemorySessionStore({
+      ...(options.sessionTtl === undefined ? {} : { ttl: options.sessionTtl }),
+      ...(options.maxSessions === undefined
+        ? {}
+        : { max: options.maxSessions }),
+    }),
+    render: templates.render,
   });
   const staticFile: FileHandler = (request, target) =>
     serveFile(request, target.file, files);
   const registry = createRegistry(
     { [DEFAULT_HANDLER]: staticFile },
     pageHandlers(pageRunner),
+    { ".tpl": templates.handler },
     options.handlers ?? {},
   );
 

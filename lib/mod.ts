@@ -28,3 +28,23 @@ export type {
   HandlerMap,
   Target,
 } from "./registry.ts";
+export { openSession, SESSION_COOKIE } from "./session.ts";
+export type { RequestSession } from "./session.ts";
+export {
+  createMemorySessionStore,
+  isSessionId,
+  newSessionId,
+} from "./session_store.ts";
+export type {
+  MemorySessionStoreOptions,
+  SessionData,
+  SessionStore,
+} from "./session_store.ts";
+export {
+  html,
+  parseTemplate,
+  renderTemplate,
+  SafeHtml,
+  TemplateError,
+} from "./template.ts";
+export type { Template, TemplateValues } from "./template.ts";

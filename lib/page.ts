@@ -7,7 +7,10 @@
 import { SEPARATOR, toFileUrl } from "./_std.ts";
 import { limitBody, parseForm } from "./body.ts";
 import type { FileInfo, SiteFiles } from "./files.ts";
+import { openSession } from "./session.ts";
+import type { SessionStore } from "./session_store.ts";
 import { createSourceCache } from "./source_cache.ts";
+import type { TemplateValues } from "./template.ts";
 import { HttpError } from "./http_error.ts";
 import { createContext, type PageContext } from "./page_context.ts";
 import { mergeHeaders, toResponse } from "./page_response.ts";
@@ -50,6 +53,14 @@ export interface ModuleRunnerOptions {
   files: SiteFiles;
   /** The request body limit in bytes. */
   maxBody: number;
+  /** Where sessions live. */
+  sessions: SessionStore;
+  /** Renders templates for `ctx.render`. */
+  render: (
+    from: FileInfo,
+    path: string,
+    values: TemplateValues,
+  ) => Promise<Response>;
 }
 
 /** A page's path relative to the root, with "/" separators. */
@@ -70,7 +81,7 @@ export function pageName(root: string, path: string): string {
  * process.
  */
 export function createModuleRunner(options: ModuleRunnerOptions): PageRunner {
-  const { files, maxBody } = options;
+  const { files, maxBody, sessions, render } = options;
   const root = files.root;
   let imports = 0;
 
@@ -111,17 +122,30 @@ export function createModuleRunner(options: ModuleRunnerOptions): PageRunner {
       const name = pageName(root, target.file.path);
       const limited = limitBody(request, maxBody);
       const page = await load(target.file);
-      const context = createContext(limited, target, await parseForm(limited));
+      const form = await parseForm(limited);
+      const responseHeaders = new Headers();
+      const session = await openSession(limited, {
+        store: sessions,
+        responseHeaders,
+        secure: target.url.protocol === "https:",
+      });
+      const context = createContext(limited, target, form, {
+        session,
+        responseHeaders,
+        render: (path, values) => render(target.file, path, values),
+      });
       let value: unknown;
       try {
         value = await page(context);
       } catch (error) {
+        await session.commit();
         if (error instanceof Response) {
-          return mergeHeaders(error, context.responseHeaders);
+          return mergeHeaders(error, responseHeaders);
         }
         if (error instanceof HttpError) throw error;
         throw new PageError(name, `Page "${name}" failed`, error);
       }
+      await session.commit();
       try {
         return toResponse(value, context.responseHeaders, name);
       } catch (error) {

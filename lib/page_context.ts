@@ -6,6 +6,9 @@
 import { getCookies } from "./_std.ts";
 import { redirectResponse, type RedirectStatus } from "./page_response.ts";
 import type { Target } from "./registry.ts";
+import type { RequestSession } from "./session.ts";
+import type { SessionData } from "./session_store.ts";
+import { html, type SafeHtml, type TemplateValues } from "./template.ts";
 
 /**
  * What a page gets. Its default export is called with it:
@@ -45,6 +48,33 @@ export interface PageContext {
   redirect(location: string, status?: RedirectStatus): Response;
   /** CGI/1.1 meta-variables (RFC 3875), such as `QUERY_STRING` and `HTTP_*`. */
   readonly env: Readonly<Record<string, string>>;
+  /**
+   * The visitor's session, a plain object kept between requests: set a
+   * property to store it (`ctx.session.user = "alice"`), `delete` it to
+   * remove it. It and its `sessionId` cookie are created on the first write.
+   */
+  readonly session: SessionData;
+  /** Moves the session to a new id; call it at login (stops session fixation). */
+  regenerateSession(): Promise<void>;
+  /** Deletes the session and expires its cookie; call it at logout. */
+  endSession(): Promise<void>;
+  /**
+   * Renders a template (path relative to this page's file, or to the root
+   * with a leading "/") with HTML-escaped values into an HTML Response.
+   */
+  render(path: string, values?: TemplateValues): Promise<Response>;
+  /** Marks markup the page has made safe, for insertion without escaping. */
+  html(markup: string): SafeHtml;
+}
+
+/** What a context needs beyond the request. */
+export interface ContextServices {
+  /** The request's session. */
+  session: RequestSession;
+  /** Renders a template relative to the page. */
+  render(path: string, values: TemplateValues): Promise<Response>;
+  /** Headers merged into the response (the session writes its cookie here). */
+  responseHeaders: Headers;
 }
 
 /** The server's name in `SERVER_SOFTWARE`. */
@@ -106,7 +136,9 @@ export function createContext(
   request: Request,
   target: Target,
   form: FormData,
+  services: ContextServices,
 ): PageContext {
+  const { session, render, responseHeaders } = services;
   const { url } = target;
   let cookies: Record<string, string> | undefined;
   let env: Record<string, string> | undefined;
@@ -120,12 +152,17 @@ export function createContext(
     get cookies() {
       return cookies ??= parseCookies(request.headers);
     },
-    responseHeaders: new Headers(),
+    responseHeaders,
     redirect(location, status) {
       return redirectResponse(location, url, status);
     },
     get env() {
       return env ??= cgiEnv(request, target);
     },
+    session: session.data,
+    regenerateSession: () => session.regenerate(),
+    endSession: () => session.end(),
+    render: (path, values = {}) => render(path, values),
+    html,
   };
 }

@@ -1,6 +1,8 @@
 import { assertEquals, assertStringIncludes, assertThrows } from "./_assert.ts";
 import {
   parseCli,
+  parseCount,
+  parseDuration,
   parsePort,
   parseSize,
   permissionFlags,
@@ -17,6 +19,8 @@ Deno.test("parseCli() has safe defaults", () => {
     prod: false,
     quiet: false,
     maxBody: undefined,
+    sessionTtl: undefined,
+    maxSessions: undefined,
     help: false,
   });
 });
@@ -39,6 +43,8 @@ Deno.test("parseCli() reads ROOT and every flag", () => {
       prod: true,
       quiet: true,
       maxBody: undefined,
+      sessionTtl: undefined,
+      maxSessions: undefined,
       help: false,
     },
   );
@@ -101,5 +107,34 @@ Deno.test("parseSize() reads bytes and k, m, g suffixes in powers of 1024", () =
 Deno.test("parseSize() rejects anything else, naming the flag", () => {
   for (const value of ["", "-1", "ten", "10x", "10 m m", "1e3", "k"]) {
     assertThrows(() => parseSize(value), UsageError, "--max-body");
+  }
+});
+
+Deno.test("parseDuration() reads seconds and s, m, h, d suffixes", () => {
+  assertEquals(parseDuration("90", "--session-ttl"), 90_000);
+  assertEquals(parseDuration("90s", "--session-ttl"), 90_000);
+  assertEquals(parseDuration("30m", "--session-ttl"), 1_800_000);
+  assertEquals(parseDuration("2H", "--session-ttl"), 7_200_000);
+  assertEquals(parseDuration("1d", "--session-ttl"), 86_400_000);
+  assertEquals(parseDuration("1.5m", "--session-ttl"), 90_000);
+  assertEquals(parseCli(["--session-ttl", "10m"]).sessionTtl, 600_000);
+  for (const bad of ["0", "-5m", "10 minutes", "m", ""]) {
+    assertThrows(
+      () => parseDuration(bad, "--session-ttl"),
+      UsageError,
+      "--session-ttl",
+    );
+  }
+});
+
+Deno.test("parseCount() reads whole numbers of at least 1", () => {
+  assertEquals(parseCount("10000", "--max-sessions"), 10000);
+  assertEquals(parseCli(["--max-sessions", "5"]).maxSessions, 5);
+  for (const bad of ["0", "-1", "1.5", "many", ""]) {
+    assertThrows(
+      () => parseCount(bad, "--max-sessions"),
+      UsageError,
+      "--max-sessions",
+    );
   }
 });

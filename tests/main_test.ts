@@ -135,11 +135,10 @@ Deno.test("without ROOT it serves the bundled scripts/ from any working director
       line,
       `scriptserver: serving ${SCRIPTS} at http://127.0.0.1:${port}/`,
     );
-    const response = await fetch(`http://127.0.0.1:${port}/`);
-    assertEquals(
-      await response.text(),
-      await Deno.readTextFile(join(SCRIPTS, "index.html")),
-    );
+    const home = await (await fetch(`http://127.0.0.1:${port}/`)).text();
+    assertStringIncludes(home, "<h3>Simple portal</h3>");
+    const hello = await fetch(`http://127.0.0.1:${port}/hello.tpl?name=world`);
+    assertEquals(await hello.text(), "Hello world !");
   } finally {
     child.process.kill("SIGTERM");
     assertEquals((await waitExit(child.process)).code, 0);

@@ -1,5 +1,25 @@
 import { assert, assertEquals } from "./_assert.ts";
-import { cgiEnv, createContext, parseCookies } from "../lib/page_context.ts";
+import {
+  cgiEnv,
+  type ContextServices,
+  createContext,
+  parseCookies,
+} from "../lib/page_context.ts";
+import { openSession } from "../lib/session.ts";
+import { createMemorySessionStore } from "../lib/session_store.ts";
+
+async function services(request: Request): Promise<ContextServices> {
+  const responseHeaders = new Headers();
+  return {
+    responseHeaders,
+    session: await openSession(request, {
+      store: createMemorySessionStore(),
+      responseHeaders,
+      secure: false,
+    }),
+    render: () => Promise.resolve(new Response("rendered")),
+  };
+}
 import type { Target } from "../lib/registry.ts";
 
 function target(url: string, overrides: Partial<Target> = {}): Target {
@@ -13,14 +33,19 @@ function target(url: string, overrides: Partial<Target> = {}): Target {
   };
 }
 
-Deno.test("createContext() gives the request, URL, method, query, form and headers", () => {
+Deno.test("createContext() gives the request, URL, method, query, form and headers", async () => {
   const request = new Request("http://example.com:8080/app.ts?a=1&a=2&b=x", {
     method: "POST",
     headers: { "x-test": "yes" },
   });
   const form = new FormData();
   form.append("f", "v");
-  const ctx = createContext(request, target(request.url), form);
+  const ctx = createContext(
+    request,
+    target(request.url),
+    form,
+    await services(request),
+  );
   assertEquals(ctx.request, request);
   assertEquals(ctx.url.href, "http://example.com:8080/app.ts?a=1&a=2&b=x");
   assertEquals(ctx.method, "POST");
@@ -30,9 +55,14 @@ Deno.test("createContext() gives the request, URL, method, query, form and heade
   assertEquals([...ctx.responseHeaders], []);
 });
 
-Deno.test("createContext() redirect() returns a Response with mutable headers", () => {
+Deno.test("createContext() redirect() returns a Response with mutable headers", async () => {
   const request = new Request("http://example.com/shop/login.ts");
-  const ctx = createContext(request, target(request.url), new FormData());
+  const ctx = createContext(
+    request,
+    target(request.url),
+    new FormData(),
+    await services(request),
+  );
   const response = ctx.redirect("home.ts");
   assertEquals(response.status, 302);
   assertEquals(response.headers.get("location"), "/shop/home.ts");
@@ -106,11 +136,16 @@ Deno.test("cgiEnv() defaults the port by scheme and drops the Proxy header (http
   assertEquals(env.PATH_INFO, "");
 });
 
-Deno.test("createContext() computes cookies and env once, on first use", () => {
+Deno.test("createContext() computes cookies and env once, on first use", async () => {
   const request = new Request("http://h/app.ts", {
     headers: { cookie: "a=1" },
   });
-  const ctx = createContext(request, target(request.url), new FormData());
+  const ctx = createContext(
+    request,
+    target(request.url),
+    new FormData(),
+    await services(request),
+  );
   assertEquals(ctx.cookies, ctx.cookies);
   assert(ctx.env === ctx.env);
   assertEquals(ctx.cookies.a, "1");

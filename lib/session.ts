@@ -1,0 +1,160 @@
+/**
+ * A request's session: the `ctx.session` object, the `sessionId` cookie,
+ * and when the store is written.
+ *
+ * @module
+ */
+import { deleteCookie, setCookie } from "./_std.ts";
+import {
+  isSessionId,
+  type SessionData,
+  type SessionStore,
+} from "./session_store.ts";
+
+/** The session cookie's name (the original ScriptServer's). */
+export const SESSION_COOKIE = "sessionId";
+
+/** A request's view of its session. */
+export interface RequestSession {
+  /**
+   * The session as a plain object: set a property to store it, `delete` it
+   * to remove it. Reading creates nothing.
+   */
+  readonly data: SessionData;
+  /** Moves the session to a new id (call it at login). */
+  regenerate(): Promise<void>;
+  /** Deletes the session and expires its cookie. */
+  end(): Promise<void>;
+  /** Writes what the request changed; sets the cookie of a new session. */
+  commit(): Promise<void>;
+}
+
+/** Options for {@linkcode openSession}. */
+export interface OpenSessionOptions {
+  /** Where sessions live. */
+  store: SessionStore;
+  /** Where the `Set-Cookie` headers go (the page's `responseHeaders`). */
+  responseHeaders: Headers;
+  /** Whether the request came over https (the cookie gets `Secure`). */
+  secure: boolean;
+}
+
+/**
+ * Every `sessionId` value in a Cookie header, in order. Browsers may send
+ * several (cookies set for different paths); all are tried.
+ */
+export function sessionIdsIn(headers: Headers): string[] {
+  const header = headers.get("cookie");
+  if (header === null) return [];
+  const ids: string[] = [];
+  for (const pair of header.split(";")) {
+    const eq = pair.indexOf("=");
+    if (eq === -1 || pair.slice(0, eq).trim() !== SESSION_COOKIE) continue;
+    const value = pair.slice(eq + 1).trim();
+    // Only ids this server could have issued are looked up at all.
+    if (isSessionId(value)) ids.push(value);
+  }
+  return ids;
+}
+
+/**
+ * Opens the session a request's cookie names, if it is live.
+ *
+ * An id the store does not know (never issued, expired, evicted, or forged)
+ * is never adopted: when the page writes, a fresh id is issued. A session
+ * and its cookie are created only when a page writes to it.
+ */
+export async function openSession(
+  request: Request,
+  options: OpenSessionOptions,
+): Promise<RequestSession> {
+  const { store, responseHeaders, secure } = options;
+  let id: string | undefined;
+  let data: SessionData | undefined;
+  for (const candidate of sessionIdsIn(request.headers)) {
+    data = await store.get(candidate);
+    if (data !== undefined) {
+      id = candidate;
+      break;
+    }
+  }
+  let current: SessionData = data ?? Object.create(null);
+  /** Keys written since the last commit; `undefined` marks a deletion. */
+  const changes = new Map<string, unknown>();
+
+  const cookie = {
+    httpOnly: true,
+    sameSite: "Lax" as const,
+    path: "/",
+    secure,
+  };
+  function sendCookie(value: string) {
+    setCookie(responseHeaders, { name: SESSION_COOKIE, value, ...cookie });
+  }
+
+  // A proxy over whichever object is current (it changes on end()).
+  const proxy = new Proxy<SessionData>(Object.create(null), {
+    get: (_, key) => typeof key === "string" ? current[key] : undefined,
+    set(_, key, value) {
+      if (typeof key !== "string") return false;
+      current[key] = value;
+      changes.set(key, value);
+      return true;
+    },
+    deleteProperty(_, key) {
+      if (typeof key !== "string") return false;
+      delete current[key];
+      changes.set(key, undefined);
+      return true;
+    },
+    has: (_, key) => typeof key === "string" && Object.hasOwn(current, key),
+    ownKeys: () => Reflect.ownKeys(current),
+    getOwnPropertyDescriptor(_, key) {
+      if (typeof key !== "string" || !Object.hasOwn(current, key)) {
+        return undefined;
+      }
+      return {
+        value: current[key],
+        writable: true,
+        enumerable: true,
+        configurable: true,
+      };
+    },
+    defineProperty: () => false,
+  });
+
+  async function commit(): Promise<void> {
+    if (changes.size === 0) return;
+    const written = new Map(changes);
+    changes.clear();
+    if (id !== undefined && await store.update(id, written)) return;
+    // New, or gone since the request began: start a fresh one.
+    if (Object.keys(current).length === 0) return;
+    id = await store.create(current);
+    current = (await store.get(id)) ?? current;
+    sendCookie(id);
+  }
+
+  return {
+    data: proxy,
+    commit,
+    async regenerate() {
+      if (id === undefined) return; // The next write issues a fresh id.
+      await commit();
+      const fresh = await store.regenerate(id);
+      id = fresh;
+      if (fresh === undefined) {
+        current = Object.create(null);
+        return;
+      }
+      sendCookie(fresh);
+    },
+    async end() {
+      changes.clear();
+      if (id !== undefined) await store.delete(id);
+      id = undefined;
+      current = Object.create(null);
+      deleteCookie(responseHeaders, SESSION_COOKIE, cookie);
+    },
+  };
+}

@@ -1,0 +1,139 @@
+/**
+ * Serving `.tpl` files, and rendering templates for pages (`ctx.render`).
+ * Templates are parsed once per version of their file.
+ *
+ * @module
+ */
+import { limitBody, parseForm } from "./body.ts";
+import type { FileInfo, SiteFiles } from "./files.ts";
+import { HttpError } from "./http_error.ts";
+import { pageName } from "./page.ts";
+import type { FileHandler } from "./registry.ts";
+import { createSourceCache } from "./source_cache.ts";
+import {
+  parseTemplate,
+  renderTemplate,
+  type Template,
+  TemplateError,
+  type TemplateValues,
+} from "./template.ts";
+
+/** The methods a template answers. */
+const TEMPLATE_METHODS = "GET, HEAD, POST";
+
+const HTML = { "content-type": "text/html; charset=utf-8" };
+
+/** Templates for one site. */
+export interface Templates {
+  /** The registry entry for `.tpl` files. */
+  handler: FileHandler;
+  /**
+   * Renders the template at `path`, relative to the file `from` (a page), or
+   * to the root when it starts with "/". Private names (`_row.tpl`) are
+   * allowed: rendering is how pages use them.
+   *
+   * @throws {TemplateError} when there is no such template, it is outside
+   * the root, it does not parse, or a value is missing.
+   */
+  render(
+    from: FileInfo,
+    path: string,
+    values: TemplateValues,
+  ): Promise<Response>;
+}
+
+/**
+ * Resolves `path` against the directory of the root-relative file `from`,
+ * as URLs resolve ("../x.tpl", "/x.tpl"). `undefined` when it leaves the root.
+ */
+export function resolveTemplatePath(
+  from: string,
+  path: string,
+): string[] | undefined {
+  const segments = path.startsWith("/") ? [] : from.split("/").slice(0, -1);
+  for (const part of path.split("/")) {
+    if (part === "" || part === ".") continue;
+    if (part === "..") {
+      if (segments.length === 0) return undefined;
+      segments.pop();
+    } else {
+      segments.push(part);
+    }
+  }
+  return segments;
+}
+
+/** Options for {@linkcode createTemplates}. */
+export interface TemplatesOptions {
+  /** Where templates are read. */
+  files: SiteFiles;
+  /** The request body limit in bytes, for POSTed forms. */
+  maxBody: number;
+}
+
+/** Creates the template handler and renderer for a site. */
+export function createTemplates(options: TemplatesOptions): Templates {
+  const { files, maxBody } = options;
+  const root = files.root;
+  const load = createSourceCache((file, source): Promise<Template> => {
+    try {
+      return Promise.resolve(
+        parseTemplate(source, pageName(root, file.path), file.path),
+      );
+    } catch (error) {
+      // Kept until the file changes, like a failed page import.
+      const failed = Promise.reject(error);
+      failed.catch(() => {});
+      return failed;
+    }
+  }, { files });
+
+  async function respond(file: FileInfo, values: TemplateValues) {
+    const template = await load(file);
+    return new Response(renderTemplate(template, values), { headers: HTML });
+  }
+
+  return {
+    async handler(request, target) {
+      const { method } = request;
+      if (method !== "GET" && method !== "HEAD" && method !== "POST") {
+        throw new HttpError(405, "Method not allowed", {
+          headers: { allow: TEMPLATE_METHODS },
+        });
+      }
+      // The first value of each query parameter, then of each form field.
+      const values = new Map<string, string>();
+      for (const [name, value] of target.url.searchParams) {
+        if (!values.has(name)) values.set(name, value);
+      }
+      if (method === "POST") {
+        const fromForm = new Set<string>();
+        for (
+          const [name, value] of await parseForm(limitBody(request, maxBody))
+        ) {
+          if (typeof value !== "string" || fromForm.has(name)) continue;
+          fromForm.add(name);
+          values.set(name, value);
+        }
+      }
+      return await respond(target.file, values);
+    },
+
+    async render(from, path, values) {
+      const fromName = pageName(root, from.path);
+      const segments = resolveTemplatePath(fromName, path);
+      const file = segments && await files.stat(segments);
+      if (file === undefined || file.isDirectory) {
+        throw new TemplateError(
+          `Cannot render "${path}" from "${fromName}": ${
+            segments === undefined
+              ? "it is outside the root"
+              : "there is no such template"
+          }`,
+          undefined,
+        );
+      }
+      return await respond(file, values);
+    },
+  };
+}

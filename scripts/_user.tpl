@@ -1,0 +1,2 @@
+User : $user<br>
+<a href="logout.ts">Logout</a>

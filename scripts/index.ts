@@ -1,0 +1,13 @@
+// The portal's home page, as in the original ScriptServer's example: the
+// logged-in user and a Logout link, or a Login link.
+import type { PageContext } from "../lib/mod.ts";
+
+export default async function home(ctx: PageContext): Promise<Response> {
+  const user = ctx.session.user;
+  const account = typeof user === "string"
+    // A fragment rendered from a template is already escaped: ctx.html()
+    // inserts it as is.
+    ? ctx.html(await (await ctx.render("_user.tpl", { user })).text())
+    : ctx.html('<a href="login.html">Login</a>');
+  return ctx.render("_home.tpl", { account });
+}

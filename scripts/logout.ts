@@ -1,0 +1,7 @@
+// Logs the user out: removes the user from the session, back to the home page.
+import type { PageContext } from "../lib/mod.ts";
+
+export default function logout(ctx: PageContext): Response {
+  delete ctx.session.user;
+  return ctx.redirect("./");
+}
