@@ -17,15 +17,13 @@ import {
   UsageError,
 } from "./lib/cli.ts";
 import { createHandler, logStrayErrors, withRequestLog } from "./lib/mod.ts";
-import { fromFileUrl } from "@std/path";
+import { resolveSite } from "./lib/site.ts";
 
 /** How long in-flight requests may take to finish after SIGINT/SIGTERM. */
 const SHUTDOWN_GRACE_MS = 10_000;
 
-/** The bundled example site, beside this file (not the working directory). */
-const BUNDLED_SITE: string = fromFileUrl(
-  new URL("./scripts", import.meta.url),
-);
+/** Whether this is a binary built by `deno compile` (`deno task compile`). */
+const STANDALONE = Deno.build.standalone;
 
 /** `$PORT`, read only when env access was granted (it is never asked for). */
 function portFromEnv(): number | undefined {
@@ -83,18 +81,27 @@ async function main(args: string[]): Promise<number> {
     throw error;
   }
   const { host, prod, quiet } = cli;
-  const root = cli.root ?? BUNDLED_SITE;
+  const { root } = resolveSite({
+    root: cli.root,
+    embeddedSite: cli.embeddedSite,
+    moduleUrl: import.meta.url,
+    standalone: STANDALONE,
+  });
   if (cli.help) {
-    console.log(usage(root, host, port));
+    console.log(usage(root, host, port, STANDALONE));
     return 0;
   }
 
   const missing = missingPermissions(root, host, port);
   if (missing.length > 0) {
     return fail(
-      `Missing permission: run deno again with ${
-        missing.join(" ")
-      } (see --help)`,
+      STANDALONE
+        ? `Missing permission: this binary was built without ${
+          missing.join(" ")
+        }; build it again with deno task compile ${missing.join(" ")}`
+        : `Missing permission: run deno again with ${
+          missing.join(" ")
+        } (see --help)`,
       1,
     );
   }
@@ -110,6 +117,7 @@ async function main(args: string[]): Promise<number> {
     ...(cli.maxBody === undefined ? {} : { maxBody: cli.maxBody }),
     ...(cli.sessionTtl === undefined ? {} : { sessionTtl: cli.sessionTtl }),
     ...(cli.maxSessions === undefined ? {} : { maxSessions: cli.maxSessions }),
+    trustProxy: cli.trustProxy,
   });
 
   // Listen for signals before listening for requests: a signal that arrives

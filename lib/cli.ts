@@ -18,6 +18,10 @@ export interface CliOptions {
   prod: boolean;
   /** `--quiet`: no access log. */
   quiet: boolean;
+  /** `--trust-proxy`: believe `X-Forwarded-Proto` from a reverse proxy. */
+  trustProxy: boolean;
+  /** `--embedded-site`: the bundled site, relative to main.ts (set by `deno task compile`). */
+  embeddedSite: string | undefined;
   /** `--max-body` in bytes, when given. */
   maxBody: number | undefined;
   /** `--session-ttl` in milliseconds, when given. */
@@ -130,8 +134,15 @@ export function parseCount(value: string, source: string): number {
  */
 export function parseCli(args: string[]): CliOptions {
   const parsed = parseArgs(args, {
-    string: ["port", "host", "max-body", "session-ttl", "max-sessions"],
-    boolean: ["prod", "quiet", "help"],
+    string: [
+      "port",
+      "host",
+      "max-body",
+      "session-ttl",
+      "max-sessions",
+      "embedded-site",
+    ],
+    boolean: ["prod", "quiet", "help", "trust-proxy"],
     alias: { h: "help", p: "port" },
     unknown(arg) {
       if (arg.startsWith("-")) {
@@ -160,6 +171,10 @@ export function parseCli(args: string[]): CliOptions {
     host,
     prod: parsed.prod === true,
     quiet: parsed.quiet === true,
+    trustProxy: parsed["trust-proxy"] === true,
+    embeddedSite: parsed["embedded-site"] === undefined
+      ? undefined
+      : String(parsed["embedded-site"]),
     maxBody: parsed["max-body"] === undefined
       ? undefined
       : parseSize(String(parsed["max-body"])),
@@ -197,17 +212,32 @@ export function permissionFlags(
   };
 }
 
-/** The `--help` text, with the minimal `deno run` line for `root`. */
-export function usage(root: string, host: string, port: number): string {
+/**
+ * The `--help` text. Under `deno run` it shows the minimal permission flags
+ * for `root`; a compiled binary has its permissions built in.
+ */
+export function usage(
+  root: string,
+  host: string,
+  port: number,
+  standalone = false,
+): string {
   const { net, read } = permissionFlags(root, host, port);
-  return `scriptserver: serve a folder of static files, listings and scripts.
+  const command = standalone
+    ? "scriptserver [ROOT] [options]"
+    : `deno run --no-prompt ${net} ${read} main.ts [ROOT] [options]`;
+  const permissions = standalone
+    ? "Permissions are built into this binary (see deno task compile)."
+    : `Permissions: it needs only ${net} and ${read}.`;
+  return `scriptserver: serve a folder of static files, listings, pages and templates.
 
 Usage:
-  deno run --no-prompt ${net} ${read} main.ts [ROOT] [options]
+  ${command}
 
 Arguments:
-  ROOT            The directory to serve. Default: the bundled example site
-                  (scripts/ beside main.ts).
+  ROOT            The directory to serve. Default: the bundled site (${
+    standalone ? "embedded in this binary" : "scripts/ beside main.ts"
+  }).
 
 Options:
   --port, -p N    Port to listen on (0 picks a free one). Default: $PORT when
@@ -222,9 +252,12 @@ Options:
   --max-sessions N
                   Keep at most N sessions in memory; the least recently used
                   go first. Default: 10000.
+  --trust-proxy   Behind a reverse proxy: take X-Forwarded-Proto: https as
+                  https (session cookies get Secure). Only with a proxy that
+                  sets it; otherwise any client could.
   --quiet         Do not log each request.
   --help, -h      Show this help.
 
-Permissions: it needs only ${net} and ${read}.
+${permissions}
 `;
 }

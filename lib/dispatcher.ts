@@ -69,6 +69,12 @@ export interface HandlerOptions {
   sessionTtl?: number;
   /** Most live in-memory sessions (least recently used evicted). Default: 10,000. */
   maxSessions?: number;
+  /**
+   * Behind a reverse proxy: take `X-Forwarded-Proto: https` as https, so
+   * session cookies get `Secure`. Only with a proxy that sets the header;
+   * otherwise any client could. Default: `false`.
+   */
+  trustProxy?: boolean;
   /** File lookups. Default: the disk under `root` ({@linkcode createDiskFiles}). */
   files?: SiteFiles;
   /**
@@ -129,6 +135,7 @@ export function createHandler(options: HandlerOptions): Handler {
         : { max: options.maxSessions }),
     }),
     render: templates.render,
+    trustProxy: options.trustProxy ?? false,
   });
   const staticFile: FileHandler = (request, target) =>
     serveFile(request, target.file, files);

@@ -7,7 +7,7 @@
 import { SEPARATOR, toFileUrl } from "./_std.ts";
 import { limitBody, parseForm } from "./body.ts";
 import type { FileInfo, SiteFiles } from "./files.ts";
-import { openSession } from "./session.ts";
+import { isHttps, openSession } from "./session.ts";
 import type { SessionStore } from "./session_store.ts";
 import { createSourceCache } from "./source_cache.ts";
 import type { TemplateValues } from "./template.ts";
@@ -61,6 +61,8 @@ export interface ModuleRunnerOptions {
     path: string,
     values: TemplateValues,
   ) => Promise<Response>;
+  /** Whether `X-Forwarded-Proto` is believed (behind a reverse proxy). */
+  trustProxy: boolean;
 }
 
 /** A page's path relative to the root, with "/" separators. */
@@ -81,12 +83,20 @@ export function pageName(root: string, path: string): string {
  * process.
  */
 export function createModuleRunner(options: ModuleRunnerOptions): PageRunner {
-  const { files, maxBody, sessions, render } = options;
+  const { files, maxBody, sessions, render, trustProxy } = options;
   const root = files.root;
-  let imports = 0;
+  /** How many times each path was imported. */
+  const imports = new Map<string, number>();
 
   async function importPage(file: FileInfo, name: string) {
-    const url = `${toFileUrl(file.path).href}?v=${++imports}`;
+    // By absolute real path: in a compiled binary import.meta.url points
+    // into the embedded file system, so nothing may be relative to it. The
+    // first import uses the plain URL, which is what a binary's embedded
+    // module graph knows; later versions get a query of their own.
+    const count = (imports.get(file.path) ?? 0) + 1;
+    imports.set(file.path, count);
+    const plain = toFileUrl(file.path).href;
+    const url = count === 1 ? plain : `${plain}?v=${count}`;
     let module: Record<string, unknown>;
     try {
       module = await import(url);
@@ -127,7 +137,7 @@ export function createModuleRunner(options: ModuleRunnerOptions): PageRunner {
       const session = await openSession(limited, {
         store: sessions,
         responseHeaders,
-        secure: target.url.protocol === "https:",
+        secure: isHttps(limited, target.url, trustProxy),
       });
       const context = createContext(limited, target, form, {
         session,

@@ -40,6 +40,21 @@ export interface OpenSessionOptions {
 }
 
 /**
+ * Whether a request came over https: its URL says so, or, when a reverse
+ * proxy is trusted, the first `X-Forwarded-Proto` value does.
+ */
+export function isHttps(
+  request: Request,
+  url: URL,
+  trustProxy: boolean,
+): boolean {
+  if (url.protocol === "https:") return true;
+  if (!trustProxy) return false;
+  const forwarded = request.headers.get("x-forwarded-proto");
+  return forwarded?.split(",")[0]?.trim().toLowerCase() === "https";
+}
+
+/**
  * Every `sessionId` value in a Cookie header, in order. Browsers may send
  * several (cookies set for different paths); all are tried.
  */

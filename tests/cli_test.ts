@@ -18,6 +18,8 @@ Deno.test("parseCli() has safe defaults", () => {
     host: "127.0.0.1",
     prod: false,
     quiet: false,
+    trustProxy: false,
+    embeddedSite: undefined,
     maxBody: undefined,
     sessionTtl: undefined,
     maxSessions: undefined,
@@ -42,6 +44,8 @@ Deno.test("parseCli() reads ROOT and every flag", () => {
       host: "0.0.0.0",
       prod: true,
       quiet: true,
+      trustProxy: false,
+      embeddedSite: undefined,
       maxBody: undefined,
       sessionTtl: undefined,
       maxSessions: undefined,
@@ -51,6 +55,11 @@ Deno.test("parseCli() reads ROOT and every flag", () => {
   assertEquals(parseCli(["--port=0"]).port, 0);
   assertEquals(parseCli(["-h"]).help, true);
   assertEquals(parseCli(["8080"]).root, "8080");
+  assertEquals(parseCli(["--trust-proxy"]).trustProxy, true);
+  assertEquals(
+    parseCli(["--embedded-site", "../site"]).embeddedSite,
+    "../site",
+  );
 });
 
 Deno.test("parseCli() rejects unknown flags, bad ports and extra arguments", () => {
@@ -90,6 +99,13 @@ Deno.test("usage() shows the minimal deno run line for ROOT", () => {
     usage("/srv/site", "127.0.0.1", 8000),
     "deno run --no-prompt --allow-net=127.0.0.1:8000 --allow-read=/srv/site main.ts",
   );
+});
+
+Deno.test("usage() in a compiled binary shows the binary's own command line", () => {
+  const text = usage("/srv/site", "127.0.0.1", 8000, true);
+  assertStringIncludes(text, "scriptserver [ROOT] [options]");
+  assertStringIncludes(text, "embedded in this binary");
+  assertEquals(text.includes("deno run"), false);
 });
 
 Deno.test("parseSize() reads bytes and k, m, g suffixes in powers of 1024", () => {
