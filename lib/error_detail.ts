@@ -85,9 +85,34 @@ export function shortenStack(stack: string, root: string): string {
   });
 }
 
+/** A permission Deno refused, as its message says. */
+export interface MissingPermission {
+  /** "read", "write", "net", "env", "run", "sys", "ffi" or "import". */
+  name: string;
+  /** What was asked for ("/tmp/upload.bin"), when the message says. */
+  resource: string | undefined;
+  /** The flag that grants it: `--allow-write=/tmp/upload.bin`. */
+  flag: string;
+}
+
+/**
+ * The permission behind a `Deno.errors.NotCapable` error ("Requires write
+ * access to "/x", run again with the --allow-write flag").
+ */
+export function missingPermission(
+  error: unknown,
+): MissingPermission | undefined {
+  if (!(error instanceof Deno.errors.NotCapable)) return undefined;
+  const match = /Requires (\w+) access(?: to "([^"]*)")?/.exec(error.message);
+  if (match === null) return undefined;
+  const [, name = "", resource] = match;
+  const flag = `--allow-${name}${resource === undefined ? "" : `=${resource}`}`;
+  return { name, resource, flag };
+}
+
 /** CSS for the detail block. */
 export const DETAIL_STYLE =
-  ".where{color:#6e6e73}.source{padding:.6rem 0}.source span{display:block;padding:0 1rem}.source mark{display:block;padding:0 1rem;background:#ff453a33;color:inherit}details{margin-top:1rem}";
+  ".hint{padding:.6rem 1rem;border-left:4px solid #ff9f0a;background:#ff9f0a1a}.where{color:#6e6e73}.source{padding:.6rem 0}.source span{display:block;padding:0 1rem}.source mark{display:block;padding:0 1rem;background:#ff453a33;color:inherit}details{margin-top:1rem}";
 
 /**
  * The HTML of the development error detail: name and message, file and
@@ -133,6 +158,16 @@ export async function renderErrorDetail(
       // The file changed or went away since; the stack still says where.
     }
   }
+  const permission = missingPermission(cause);
+  const hint = permission === undefined
+    ? ""
+    : `<p class="hint">The page needs ${escapeHtml(permission.name)} access${
+      permission.resource === undefined
+        ? ""
+        : ` to <code>${escapeHtml(permission.resource)}</code>`
+    }, which the server was not given. Grant it when starting the server, as narrowly as the page needs: <code>${
+      escapeHtml(permission.flag)
+    }</code> (for a compiled binary, build it with that flag).</p>`;
   const stack = cause instanceof Error && cause.stack
     ? `<details open><summary>Stack</summary><pre>${
       escapeHtml(shortenStack(cause.stack, root))
@@ -140,5 +175,5 @@ export async function renderErrorDetail(
     : "";
   return `<p><strong>${escapeHtml(name)}</strong>: ${
     escapeHtml(shortenStack(message, root))
-  }</p>${where}${source}${stack}`;
+  }</p>${hint}${where}${source}${stack}`;
 }

@@ -1,6 +1,7 @@
 import { assert, assertEquals, assertStringIncludes } from "./_assert.ts";
 import {
   findErrorLocation,
+  missingPermission,
   renderErrorDetail,
   shortenStack,
   sourceExcerpt,
@@ -102,4 +103,46 @@ Deno.test("renderErrorDetail() names the page when the error has no location", a
   );
   assertStringIncludes(html, "<code>a.ts</code>");
   assertStringIncludes(html, "it has no default export");
+});
+
+Deno.test("missingPermission() names the permission and the flag that grants it", () => {
+  assertEquals(
+    missingPermission(
+      new Deno.errors.NotCapable(
+        'Requires write access to "/tmp/up.bin", run again with the --allow-write flag',
+      ),
+    ),
+    {
+      name: "write",
+      resource: "/tmp/up.bin",
+      flag: "--allow-write=/tmp/up.bin",
+    },
+  );
+  assertEquals(
+    missingPermission(
+      new Deno.errors.NotCapable(
+        "Requires env access, run again with the --allow-env flag",
+      ),
+    )?.flag,
+    "--allow-env",
+  );
+  assertEquals(
+    missingPermission(new Error("Requires write access")),
+    undefined,
+  );
+});
+
+Deno.test("renderErrorDetail() explains a missing permission", async () => {
+  const html = await renderErrorDetail(
+    new Deno.errors.NotCapable(
+      'Requires write access to "/tmp/<x>", run again with the --allow-write flag',
+    ),
+    ROOT,
+    () => Promise.reject(new Error("none")),
+  );
+  assertStringIncludes(
+    html,
+    "The page needs write access to <code>/tmp/&lt;x&gt;</code>",
+  );
+  assertStringIncludes(html, "<code>--allow-write=/tmp/&lt;x&gt;</code>");
 });

@@ -78,6 +78,11 @@ const PAGES: Tree = {
     Promise.reject(new Error("nobody awaited this"));
     return "returned fine";
   };`,
+  "write.ts": `export default async () => {
+    await Deno.writeTextFile("/tmp/scriptserver-denied.txt", "x");
+    return "wrote";
+  };`,
+  "meta.ts": "export default () => import.meta.url;",
   "data.txt": "plain data",
   "source-link.txt": { symlink: "hello.ts" },
 };
@@ -417,6 +422,39 @@ Deno.test("page modules answer requests (development mode)", async (t) => {
       },
     );
 
+    await t.step(
+      "a permission the page lacks is named, with its flag",
+      async () => {
+        const { status, body } = await text(url("/write.ts"));
+        assertEquals(status, 500);
+        assertStringIncludes(
+          body,
+          "The page needs write access to <code>/tmp/scriptserver-denied.txt</code>",
+        );
+        assertStringIncludes(
+          body,
+          "--allow-write=/tmp/scriptserver-denied.txt",
+        );
+      },
+    );
+
+    await t.step(
+      "a page is imported by its absolute real path, first without a query",
+      async () => {
+        const file = await findFile(server, "meta.ts");
+        const real = await Deno.realPath(file);
+        assertEquals((await text(url("/meta.ts"))).body, `file://${real}`);
+        await Deno.writeTextFile(
+          file,
+          "export default () => import.meta.url + ' (v2)';",
+        );
+        assertEquals(
+          await pollBody(url("/meta.ts"), `file://${real}?v=2 (v2)`),
+          `file://${real}?v=2 (v2)`,
+        );
+      },
+    );
+
     await t.step("pages outside ROOT cannot be reached", async () => {
       for (
         const path of ["/../outside/secret.ts", "/%2e%2e/outside/secret.ts"]
@@ -431,7 +469,9 @@ Deno.test("page modules answer requests (development mode)", async (t) => {
 
 Deno.test("page errors in production show only an error id, also logged", async () => {
   await withServer(["--prod"], async (server, url) => {
-    for (const page of ["/throws.ts", "/syntax.ts", "/nodefault.ts"]) {
+    for (
+      const page of ["/throws.ts", "/syntax.ts", "/nodefault.ts", "/write.ts"]
+    ) {
       const { status, body } = await text(url(page));
       assertEquals(status, 500, page);
       for (

@@ -1,5 +1,5 @@
 import { assert, assertEquals, assertNotEquals } from "./_assert.ts";
-import { openSession, sessionIdsIn } from "../lib/session.ts";
+import { isHttps, openSession, sessionIdsIn } from "../lib/session.ts";
 import {
   createMemorySessionStore,
   newSessionId,
@@ -182,4 +182,19 @@ Deno.test("a session that expired mid-request is started afresh on commit", asyn
   const fresh = cookieId(responseHeaders)!;
   assertNotEquals(fresh, id);
   assertEquals({ ...await store.get(fresh) }, { a: 1, b: 2 });
+});
+
+Deno.test("isHttps() believes X-Forwarded-Proto only behind a trusted proxy", () => {
+  const plain = new URL("http://x/");
+  const forwarded = (value: string) =>
+    new Request("http://x/", { headers: { "x-forwarded-proto": value } });
+  assertEquals(
+    isHttps(new Request("https://x/"), new URL("https://x/"), false),
+    true,
+  );
+  assertEquals(isHttps(forwarded("https"), plain, false), false);
+  assertEquals(isHttps(forwarded("https"), plain, true), true);
+  assertEquals(isHttps(forwarded("HTTPS, http"), plain, true), true);
+  assertEquals(isHttps(forwarded("http, https"), plain, true), false);
+  assertEquals(isHttps(new Request("http://x/"), plain, true), false);
 });
