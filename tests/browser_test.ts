@@ -6,7 +6,9 @@
 import { assertEquals, assertStringIncludes } from "./_assert.ts";
 import { join } from "@std/path";
 import { Buffer } from "node:buffer";
-import { chromium } from "playwright-core";
+// A full specifier, not an import-map entry: deno compile embeds every
+// package the import map names, and this one is only for tests.
+import { chromium } from "npm:playwright-core@1.65.1";
 import { REPO, spawnServer } from "./_helpers.ts";
 
 const CHROMIUM = "/usr/bin/chromium";
