@@ -7,7 +7,7 @@ import {
   assertMatch,
   assertStringIncludes,
 } from "./_assert.ts";
-import { join } from "@std/path";
+import { join, relative } from "@std/path";
 import {
   freePort,
   REPO,
@@ -139,6 +139,27 @@ Deno.test("without ROOT it serves the bundled scripts/ from any working director
     assertStringIncludes(home, "<h3>Simple portal</h3>");
     const hello = await fetch(`http://127.0.0.1:${port}/hello.tpl?name=world`);
     assertEquals(await hello.text(), "Hello world !");
+  } finally {
+    child.process.kill("SIGTERM");
+    assertEquals((await waitExit(child.process)).code, 0);
+  }
+});
+
+Deno.test("--embedded-site (what deno task compile bakes in) serves that site without ROOT", async () => {
+  await using dir = await tempTree({
+    "index.ts": `export default () => "embedded home";`,
+  });
+  const port = freePort();
+  const child = spawnRaw(
+    [`--allow-net=127.0.0.1:${port}`, `--allow-read=${dir.path}`],
+    ["--embedded-site", relative(REPO, dir.path), "--port", String(port)],
+    { cwd: Deno.makeTempDirSync() },
+  );
+  try {
+    const line = await child.stdout.waitFor((l) => l.includes(" at http://"));
+    assertStringIncludes(line, `serving ${dir.path} at`);
+    const response = await fetch(`http://127.0.0.1:${port}/`);
+    assertEquals(await response.text(), "embedded home");
   } finally {
     child.process.kill("SIGTERM");
     assertEquals((await waitExit(child.process)).code, 0);
