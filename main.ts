@@ -8,15 +8,19 @@
  * @module
  */
 import {
+  checkRoot,
+  connectsTo,
+  createApp,
+  missingPermissions,
+} from "./lib/app.ts";
+import {
   DEFAULT_PORT,
   hostForUrl,
   parseCli,
   parsePort,
-  permissionFlags,
   usage,
   UsageError,
 } from "./lib/cli.ts";
-import { createHandler, logStrayErrors, withRequestLog } from "./lib/mod.ts";
 import { resolveSite } from "./lib/site.ts";
 
 /** How long in-flight requests may take to finish after SIGINT/SIGTERM. */
@@ -36,35 +40,6 @@ function portFromEnv(): number | undefined {
     : parsePort(value, "PORT");
 }
 
-/** The flags still to add to serve `root` on `host:port`. */
-function missingPermissions(root: string, host: string, port: number) {
-  const flags = permissionFlags(root, host, port);
-  const missing: string[] = [];
-  const net = Deno.permissions.querySync({
-    name: "net",
-    host: `${hostForUrl(host)}:${port}`,
-  });
-  if (net.state !== "granted") missing.push(flags.net);
-  const read = Deno.permissions.querySync({ name: "read", path: root });
-  if (read.state !== "granted") missing.push(flags.read);
-  return missing;
-}
-
-/** Checks that ROOT is a readable directory; returns a message if not. */
-function checkRoot(root: string): string | undefined {
-  try {
-    if (!Deno.statSync(root).isDirectory) {
-      return `ROOT "${root}" is not a directory`;
-    }
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) {
-      return `ROOT "${root}" does not exist`;
-    }
-    return `Cannot read ROOT "${root}": ${(error as Error).message}`;
-  }
-  return undefined;
-}
-
 function fail(message: string, code: number): number {
   console.error(`scriptserver: ${message}`);
   return code;
@@ -80,7 +55,7 @@ async function main(args: string[]): Promise<number> {
     if (error instanceof UsageError) return fail(error.message, 2);
     throw error;
   }
-  const { host, prod, quiet } = cli;
+  const { host } = cli;
   const { root } = resolveSite({
     root: cli.root,
     embeddedSite: cli.embeddedSite,
@@ -88,11 +63,11 @@ async function main(args: string[]): Promise<number> {
     standalone: STANDALONE,
   });
   if (cli.help) {
-    console.log(usage(root, host, port, STANDALONE));
+    console.log(usage(root, host, port, STANDALONE, connectsTo(cli)));
     return 0;
   }
 
-  const missing = missingPermissions(root, host, port);
+  const missing = missingPermissions(root, { host, port }, connectsTo(cli));
   if (missing.length > 0) {
     return fail(
       STANDALONE
@@ -108,17 +83,12 @@ async function main(args: string[]): Promise<number> {
   const problem = checkRoot(root);
   if (problem !== undefined) return fail(problem, 1);
 
-  logStrayErrors((message, error) =>
-    console.error(`scriptserver: ${message}:`, error)
-  );
-  const handler = createHandler({
-    root,
-    prod,
-    ...(cli.maxBody === undefined ? {} : { maxBody: cli.maxBody }),
-    ...(cli.sessionTtl === undefined ? {} : { sessionTtl: cli.sessionTtl }),
-    ...(cli.maxSessions === undefined ? {} : { maxSessions: cli.maxSessions }),
-    trustProxy: cli.trustProxy,
-  });
+  const app = await createApp(cli, root);
+  if (cli.sessions !== undefined && !(await app.ready(2000))) {
+    console.error(
+      `scriptserver: cannot reach the session store at ${app.sessionsName} yet; pages that use sessions answer 503 until it is reachable`,
+    );
+  }
 
   // Listen for signals before listening for requests: a signal that arrives
   // just after the startup line must still stop the server gracefully.
@@ -145,8 +115,11 @@ async function main(args: string[]): Promise<number> {
       onListen(addr) {
         const url = `http://${hostForUrl(addr.hostname)}:${addr.port}/`;
         console.log(`scriptserver: serving ${root} at ${url}`);
+        if (cli.sessions !== undefined) {
+          console.log(`scriptserver: sessions in ${app.sessionsName}`);
+        }
       },
-    }, quiet ? handler : withRequestLog(handler, console.log));
+    }, app.handler);
   } catch (error) {
     const reason = error instanceof Deno.errors.AddrInUse
       ? "the address is in use; choose another --port"
@@ -155,6 +128,7 @@ async function main(args: string[]): Promise<number> {
   }
 
   await server.finished;
+  app.close();
   return 0;
 }
 

@@ -28,6 +28,8 @@ export interface CliOptions {
   sessionTtl: number | undefined;
   /** `--max-sessions`, when given. */
   maxSessions: number | undefined;
+  /** `--sessions`: a Redis URL, or `undefined` for this process's memory. */
+  sessions: string | undefined;
   /** `--help`. */
   help: boolean;
 }
@@ -128,6 +130,41 @@ export function parseCount(value: string, source: string): number {
 }
 
 /**
+ * Parses `--sessions`: `memory`, or a `redis://` or `rediss://` URL with an
+ * optional database number. Returns the URL, or `undefined` for memory.
+ *
+ * @throws {TypeError} with a message for people, for anything else.
+ */
+export function parseSessionsUrl(value: string): string | undefined {
+  if (value === "memory") return undefined;
+  const url = URL.parse(value);
+  if (
+    url === null || (url.protocol !== "redis:" && url.protocol !== "rediss:") ||
+    url.hostname === "" || !/^(\/\d*)?$/.test(url.pathname) ||
+    url.search !== "" || url.hash !== ""
+  ) {
+    throw new TypeError(
+      `Cannot use --sessions "${value}": give memory, or redis://host:port[/db]`,
+    );
+  }
+  return url.href;
+}
+
+function parseSessionsOption(value: string): string | undefined {
+  try {
+    return parseSessionsUrl(value);
+  } catch (error) {
+    throw new UsageError((error as Error).message);
+  }
+}
+
+/** The address of a Redis URL, as `--allow-net` names it ("127.0.0.1:6379"). */
+export function redisAddress(url: string): string {
+  const { hostname, port } = new URL(url);
+  return `${hostname}:${port || "6379"}`;
+}
+
+/**
  * Parses the arguments after `main.ts`.
  *
  * @throws {UsageError} for unknown flags, bad values or extra arguments.
@@ -141,6 +178,7 @@ export function parseCli(args: string[]): CliOptions {
       "session-ttl",
       "max-sessions",
       "embedded-site",
+      "sessions",
     ],
     boolean: ["prod", "quiet", "help", "trust-proxy"],
     alias: { h: "help", p: "port" },
@@ -184,6 +222,9 @@ export function parseCli(args: string[]): CliOptions {
     maxSessions: parsed["max-sessions"] === undefined
       ? undefined
       : parseCount(String(parsed["max-sessions"]), "--max-sessions"),
+    sessions: parsed.sessions === undefined
+      ? undefined
+      : parseSessionsOption(String(parsed.sessions)),
     help: parsed.help === true,
   };
 }
@@ -200,15 +241,29 @@ export function hostForUrl(host: string): string {
   return host.includes(":") ? `[${host}]` : host;
 }
 
-/** The permission flags that serving `root` on `host:port` needs, no more. */
+/** `--allow-net` for some addresses ("127.0.0.1:8000"). */
+export function netFlag(addresses: string[]): string {
+  return `--allow-net=${shellQuote(addresses.join(","))}`;
+}
+
+/** `--allow-read` for a directory. */
+export function readFlag(root: string): string {
+  return `--allow-read=${shellQuote(root)}`;
+}
+
+/**
+ * The permission flags that serving `root` on `host:port` needs, no more.
+ * `connects` are further addresses the server connects to (Redis).
+ */
 export function permissionFlags(
   root: string,
   host: string,
   port: number,
+  connects: string[] = [],
 ): { net: string; read: string } {
   return {
-    net: `--allow-net=${shellQuote(`${hostForUrl(host)}:${port}`)}`,
-    read: `--allow-read=${shellQuote(root)}`,
+    net: netFlag([`${hostForUrl(host)}:${port}`, ...connects]),
+    read: readFlag(root),
   };
 }
 
@@ -221,8 +276,9 @@ export function usage(
   host: string,
   port: number,
   standalone = false,
+  connects: string[] = [],
 ): string {
-  const { net, read } = permissionFlags(root, host, port);
+  const { net, read } = permissionFlags(root, host, port, connects);
   const command = standalone
     ? "scriptserver [ROOT] [options]"
     : `deno run --no-prompt ${net} ${read} main.ts [ROOT] [options]`;
@@ -252,6 +308,9 @@ Options:
   --max-sessions N
                   Keep at most N sessions in memory; the least recently used
                   go first. Default: 10000.
+  --sessions URL  Where sessions live: memory (default, this process), or
+                  redis://host:port[/db] to share them between processes
+                  (deno serve --parallel) and machines.
   --trust-proxy   Behind a reverse proxy: take X-Forwarded-Proto: https as
                   https (session cookies get Secure). Only with a proxy that
                   sets it; otherwise any client could.

@@ -6,6 +6,7 @@ import {
   parsePort,
   parseSize,
   permissionFlags,
+  redisAddress,
   shellQuote,
   usage,
   UsageError,
@@ -23,6 +24,7 @@ Deno.test("parseCli() has safe defaults", () => {
     maxBody: undefined,
     sessionTtl: undefined,
     maxSessions: undefined,
+    sessions: undefined,
     help: false,
   });
 });
@@ -49,6 +51,7 @@ Deno.test("parseCli() reads ROOT and every flag", () => {
       maxBody: undefined,
       sessionTtl: undefined,
       maxSessions: undefined,
+      sessions: undefined,
       help: false,
     },
   );
@@ -56,6 +59,11 @@ Deno.test("parseCli() reads ROOT and every flag", () => {
   assertEquals(parseCli(["-h"]).help, true);
   assertEquals(parseCli(["8080"]).root, "8080");
   assertEquals(parseCli(["--trust-proxy"]).trustProxy, true);
+  assertEquals(parseCli(["--sessions", "memory"]).sessions, undefined);
+  assertEquals(
+    parseCli(["--sessions", "redis://127.0.0.1:6380/2"]).sessions,
+    "redis://127.0.0.1:6380/2",
+  );
   assertEquals(
     parseCli(["--embedded-site", "../site"]).embeddedSite,
     "../site",
@@ -153,4 +161,32 @@ Deno.test("parseCount() reads whole numbers of at least 1", () => {
       "--max-sessions",
     );
   }
+});
+
+Deno.test("parseCli() refuses a --sessions that is neither memory nor a Redis URL", () => {
+  for (
+    const value of [
+      "redis",
+      "http://127.0.0.1:6379",
+      "redis://",
+      "redis://h:6379/db",
+      "redis://h:6379/1?x=1",
+      "",
+    ]
+  ) {
+    assertThrows(
+      () => parseCli(["--sessions", value]),
+      UsageError,
+      "--sessions",
+    );
+  }
+});
+
+Deno.test("permissionFlags() adds the addresses the server connects to", () => {
+  assertEquals(
+    permissionFlags("site", "127.0.0.1", 8000, [
+      redisAddress("redis://10.0.0.5/1"),
+    ]).net,
+    "--allow-net=127.0.0.1:8000,10.0.0.5:6379",
+  );
 });

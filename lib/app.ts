@@ -1,0 +1,129 @@
+/**
+ * What `main.ts` (Deno.serve) and `serve.ts` (deno serve) share: startup
+ * checks, and the handler built from the command line with its stores.
+ *
+ * @module
+ */
+import {
+  type CliOptions,
+  hostForUrl,
+  netFlag,
+  readFlag,
+  redisAddress,
+} from "./cli.ts";
+import { createHandler, type Handler } from "./dispatcher.ts";
+import { logStrayErrors, withRequestLog } from "./log.ts";
+import type { RedisSessionStore } from "./redis_session_store.ts";
+import {
+  createMemorySessionStore,
+  type SessionStore,
+} from "./session_store.ts";
+
+/** The addresses the server connects to, for `--allow-net`. */
+export function connectsTo(cli: CliOptions): string[] {
+  return cli.sessions === undefined ? [] : [redisAddress(cli.sessions)];
+}
+
+/**
+ * The permission flags still missing to serve `root`, listen on `listen`
+ * (when this process listens itself) and reach `connects`. Asks nothing:
+ * `Deno.permissions.querySync` needs no permission.
+ */
+export function missingPermissions(
+  root: string,
+  listen: { host: string; port: number } | undefined,
+  connects: string[],
+): string[] {
+  const missing: string[] = [];
+  const addresses = [
+    ...(listen ? [`${hostForUrl(listen.host)}:${listen.port}`] : []),
+    ...connects,
+  ];
+  const lacking = addresses.filter((host) =>
+    Deno.permissions.querySync({ name: "net", host }).state !== "granted"
+  );
+  if (lacking.length > 0) missing.push(netFlag(lacking));
+  if (
+    Deno.permissions.querySync({ name: "read", path: root }).state !==
+      "granted"
+  ) {
+    missing.push(readFlag(root));
+  }
+  return missing;
+}
+
+/** Checks that ROOT is a readable directory; returns a message if not. */
+export function checkRoot(root: string): string | undefined {
+  try {
+    if (!Deno.statSync(root).isDirectory) {
+      return `ROOT "${root}" is not a directory`;
+    }
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) {
+      return `ROOT "${root}" does not exist`;
+    }
+    return `Cannot read ROOT "${root}": ${(error as Error).message}`;
+  }
+  return undefined;
+}
+
+/** A handler built from the command line, with its session store. */
+export interface App {
+  /** The handler, with the access log unless `--quiet`. */
+  handler: Handler;
+  /** Where sessions live. */
+  sessions: SessionStore;
+  /** "memory", or the Redis URL (without password). */
+  sessionsName: string;
+  /** Waits (at most `ms`) for the session store; false if not reachable yet. */
+  ready(ms: number): Promise<boolean>;
+  /** Closes connections (Redis). */
+  close(): void;
+}
+
+/**
+ * Builds the handler for `root` from the command line: the session store
+ * (memory or Redis), limits, and the access log. Errors that pages cause
+ * outside a request are logged instead of ending the process.
+ */
+export async function createApp(cli: CliOptions, root: string): Promise<App> {
+  logStrayErrors((message, error) =>
+    console.error(`scriptserver: ${message}:`, error)
+  );
+  let redis: RedisSessionStore | undefined;
+  if (cli.sessions !== undefined) {
+    // Loaded only when asked for: the Redis client costs startup time. A
+    // literal specifier, so deno compile still embeds it.
+    const { createRedisSessionStore } = await import(
+      "./redis_session_store.ts"
+    );
+    redis = createRedisSessionStore({
+      url: cli.sessions,
+      ...(cli.sessionTtl === undefined ? {} : { ttl: cli.sessionTtl }),
+    });
+  }
+  const sessions = redis ?? createMemorySessionStore({
+    ...(cli.sessionTtl === undefined ? {} : { ttl: cli.sessionTtl }),
+    ...(cli.maxSessions === undefined ? {} : { max: cli.maxSessions }),
+  });
+  const handler = createHandler({
+    root,
+    prod: cli.prod,
+    sessions,
+    trustProxy: cli.trustProxy,
+    ...(cli.maxBody === undefined ? {} : { maxBody: cli.maxBody }),
+  });
+  let sessionsName = "memory";
+  if (cli.sessions !== undefined) {
+    const url = new URL(cli.sessions);
+    url.password = "";
+    sessionsName = url.href;
+  }
+  return {
+    handler: cli.quiet ? handler : withRequestLog(handler, console.log),
+    sessions,
+    sessionsName,
+    ready: (ms) => redis?.ready(ms) ?? Promise.resolve(true),
+    close: () => redis?.close(),
+  };
+}
