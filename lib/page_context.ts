@@ -115,7 +115,10 @@ export function cgiEnv(
   env.SCRIPT_NAME = target.scriptName;
   env.PATH_INFO = target.pathInfo;
   env.QUERY_STRING = url.search.slice(1);
-  env.REMOTE_ADDR = target.connection?.remoteAddr.hostname ?? "";
+  const remote = target.connection?.remoteAddr;
+  env.REMOTE_ADDR = remote !== undefined && "hostname" in remote
+    ? remote.hostname
+    : "";
   const type = request.headers.get("content-type");
   if (type !== null) env.CONTENT_TYPE = type;
   const length = request.headers.get("content-length");

@@ -8,10 +8,10 @@
 import { extname } from "./_std.ts";
 import type { FileInfo } from "./files.ts";
 
-/** The client's address, as `Deno.serve` reports it. */
+/** The client's address, as `Deno.serve` and `deno serve` report it. */
 export interface ConnectionInfo {
-  /** The remote end of the connection. */
-  remoteAddr: { hostname: string; port: number };
+  /** The remote end of the connection (a Unix socket has no hostname). */
+  remoteAddr: Deno.Addr;
 }
 
 /** What the dispatcher found for a request. */

@@ -28,7 +28,9 @@ function target(url: string, overrides: Partial<Target> = {}): Target {
     url: new URL(url),
     scriptName: "/app.ts",
     pathInfo: "",
-    connection: { remoteAddr: { hostname: "10.1.2.3", port: 5555 } },
+    connection: {
+      remoteAddr: { transport: "tcp", hostname: "10.1.2.3", port: 5555 },
+    },
     ...overrides,
   };
 }
