@@ -138,6 +138,9 @@ export function createRedisSessionStore(
     down = false;
     log(`scriptserver: the session store at ${safeUrl.href} is back`);
   });
+  // The connection never keeps the process alive: a server stopping (a
+  // signal, deno serve shutting its isolates down) must not wait for it.
+  client.unref();
   const connecting = client.connect().then(() => true, () => false);
 
   /** Runs a command, turning any failure or a hang into a 503. */

@@ -91,6 +91,8 @@ export interface SpawnOptions {
   permissions?: string[];
   /** The directory served; used for the default permissions. */
   root?: string;
+  /** Further addresses the server may connect to (Redis), added to --allow-net. */
+  connects?: string[];
   /** Environment for the child (added to a clean one). */
   env?: Record<string, string>;
   /** Working directory. */
@@ -148,7 +150,9 @@ export async function spawnServer(
 ): Promise<RunningServer> {
   const port = freePort();
   const permissions = options.permissions ?? [
-    `--allow-net=127.0.0.1:${port}`,
+    `--allow-net=${
+      [`127.0.0.1:${port}`, ...(options.connects ?? [])].join(",")
+    }`,
     ...(options.root ? [`--allow-read=${options.root}`] : []),
   ];
   const args = [
