@@ -56,12 +56,13 @@ async function main(args: string[]): Promise<number> {
     throw error;
   }
   const { host } = cli;
-  const { root } = resolveSite({
+  const site = resolveSite({
     root: cli.root,
     embeddedSite: cli.embeddedSite,
     moduleUrl: import.meta.url,
     standalone: STANDALONE,
   });
+  const { root } = site;
   if (cli.help) {
     console.log(usage(root, host, port, STANDALONE, connectsTo(cli)));
     return 0;
@@ -83,7 +84,7 @@ async function main(args: string[]): Promise<number> {
   const problem = checkRoot(root);
   if (problem !== undefined) return fail(problem, 1);
 
-  const app = await createApp(cli, root);
+  const app = await createApp(cli, site);
   if (cli.sessions !== undefined && !(await app.ready(2000))) {
     console.error(
       `scriptserver: cannot reach the session store at ${app.sessionsName} yet; pages that use sessions answer 503 until it is reachable`,

@@ -63,12 +63,13 @@ if (cli.port !== undefined || cli.host !== "127.0.0.1") {
     "deno serve listens itself: give --port and --host to deno serve, before serve.ts",
   );
 }
-const { root } = resolveSite({
+const site = resolveSite({
   root: cli.root,
   embeddedSite: cli.embeddedSite,
   moduleUrl: import.meta.url,
   standalone: Deno.build.standalone,
 });
+const { root } = site;
 const missing = missingPermissions(root, undefined, connectsTo(cli));
 if (missing.length > 0) {
   fail(`Missing permission: run deno serve again with ${missing.join(" ")}`);
@@ -76,7 +77,13 @@ if (missing.length > 0) {
 const problem = checkRoot(root);
 if (problem !== undefined) fail(problem);
 
-const app = await createApp(cli, root);
+const app = await createApp(cli, site);
+// deno serve stops its isolates on these signals; the file watcher (and a
+// Redis connection) must not keep them alive.
+for (const signal of ["SIGINT", "SIGTERM"] as const) {
+  if (signal === "SIGTERM" && Deno.build.os === "windows") continue;
+  Deno.addSignalListener(signal, () => app.close());
+}
 if (cli.sessions === undefined) {
   whenParallel((isolates) =>
     console.error(

@@ -18,6 +18,7 @@ import {
   createMemorySessionStore,
   type SessionStore,
 } from "./session_store.ts";
+import type { Site } from "./site.ts";
 
 /** The addresses the server connects to, for `--allow-net`. */
 export function connectsTo(cli: CliOptions): string[] {
@@ -77,7 +78,7 @@ export interface App {
   sessionsName: string;
   /** Waits (at most `ms`) for the session store; false if not reachable yet. */
   ready(ms: number): Promise<boolean>;
-  /** Closes connections (Redis). */
+  /** Stops watching files and closes connections (Redis). */
   close(): void;
 }
 
@@ -86,7 +87,8 @@ export interface App {
  * (memory or Redis), limits, and the access log. Errors that pages cause
  * outside a request are logged instead of ending the process.
  */
-export async function createApp(cli: CliOptions, root: string): Promise<App> {
+export async function createApp(cli: CliOptions, site: Site): Promise<App> {
+  const { root } = site;
   logStrayErrors((message, error) =>
     console.error(`scriptserver: ${message}:`, error)
   );
@@ -108,6 +110,8 @@ export async function createApp(cli: CliOptions, root: string): Promise<App> {
   });
   const handler = createHandler({
     root,
+    // The embedded site of a compiled binary never changes.
+    fileChanges: site.embedded ? "never" : "watch",
     prod: cli.prod,
     sessions,
     trustProxy: cli.trustProxy,
@@ -124,6 +128,9 @@ export async function createApp(cli: CliOptions, root: string): Promise<App> {
     sessions,
     sessionsName,
     ready: (ms) => redis?.ready(ms) ?? Promise.resolve(true),
-    close: () => redis?.close(),
+    close() {
+      handler.close();
+      redis?.close();
+    },
   };
 }

@@ -7,6 +7,8 @@
 import { DEFAULT_MAX_BODY } from "./body.ts";
 import { renderErrorDetail } from "./error_detail.ts";
 import { errorPage } from "./error_page.ts";
+import { BoundedMap } from "./bounded_map.ts";
+import { createCachedFiles } from "./file_cache.ts";
 import {
   createDiskFiles,
   type FileInfo,
@@ -22,7 +24,6 @@ import {
   DEFAULT_HANDLER,
   type FileHandler,
   type HandlerMap,
-  type Target,
 } from "./registry.ts";
 import {
   createMemorySessionStore,
@@ -30,7 +31,12 @@ import {
 } from "./session_store.ts";
 import { serveFile, STATIC_METHODS } from "./static_file.ts";
 import { createTemplates } from "./template_handler.ts";
-import { decodeUrlPath, parseRequestUrl } from "./url_path.ts";
+import {
+  checkHost,
+  decodeUrlPath,
+  parseRequestUrl,
+  splitRequestUrl,
+} from "./url_path.ts";
 
 /**
  * The unit of composition: a function from Request to Response. `info` is
@@ -75,8 +81,19 @@ export interface HandlerOptions {
    * otherwise any client could. Default: `false`.
    */
   trustProxy?: boolean;
-  /** File lookups. Default: the disk under `root` ({@linkcode createDiskFiles}). */
+  /**
+   * File lookups. Default: the disk under `root` ({@linkcode createDiskFiles})
+   * behind a memory cache invalidated by a file watcher
+   * ({@linkcode createCachedFiles}).
+   */
   files?: SiteFiles;
+  /**
+   * How the default file cache learns about changes: "watch" (a file
+   * watcher; facts expire after 500 ms where watching is impossible), "ttl"
+   * (always expire after 500 ms), "never" (the files never change, as in a
+   * compiled binary's embedded site). Default: "watch".
+   */
+  fileChanges?: "watch" | "ttl" | "never";
   /**
    * Receives every unexpected error (answered with 500) and its id.
    * Default: writes both to stderr.
@@ -98,20 +115,51 @@ const NOT_FOUND = "There is nothing at this address.";
 /** Security headers on everything the server itself makes. */
 const NOSNIFF = { "x-content-type-options": "nosniff" };
 
+const LISTING_HEADERS = {
+  "content-type": "text/html; charset=utf-8",
+  ...NOSNIFF,
+};
+
+/** The most URL paths whose routes are remembered. */
+const MAX_ROUTES = 10_000;
+
 function logToStderr(error: unknown, id: string): void {
   console.error(`scriptserver: error ${id}:`, error);
 }
 
-/** A file found for a URL path, and how the path splits around it. */
-interface Found {
-  file: FileInfo;
-  /** The URL segments that name the file. */
-  segments: string[];
-  pathInfo: string;
-}
+/** What a URL path leads to, found once and kept while no file changes. */
+type Route =
+  | { kind: "missing" }
+  /** A directory asked for without its trailing slash. */
+  | { kind: "slash"; name: string }
+  | {
+    kind: "file";
+    file: FileInfo;
+    handler: FileHandler;
+    scriptName: string;
+    pathInfo: string;
+  }
+  | {
+    kind: "listing";
+    directory: FileInfo;
+    displayPath: string;
+    /** The rendered listing, made on first use. */
+    html?: string;
+  };
+
+const MISSING: Route = { kind: "missing" };
+
+/** A request handler that also owns resources (the file watcher). */
+export type ClosableHandler = Handler & Disposable & {
+  /** Stops watching the root for changes. */
+  close(): void;
+};
 
 /**
  * Creates the request handler for a directory.
+ *
+ * Close it (or `using` it) when done: by default it watches the root for
+ * changes, to serve what is hot from memory.
  *
  * @example
  * ```ts
@@ -119,8 +167,13 @@ interface Found {
  * Deno.serve(createHandler({ root: "./site" }));
  * ```
  */
-export function createHandler(options: HandlerOptions): Handler {
-  const files = options.files ?? createDiskFiles(options.root);
+export function createHandler(options: HandlerOptions): ClosableHandler {
+  const cached = options.files === undefined
+    ? createCachedFiles(createDiskFiles(options.root), {
+      changes: options.fileChanges ?? "watch",
+    })
+    : undefined;
+  const files: SiteFiles = options.files ?? cached!;
   const prod = options.prod ?? false;
   const onError = options.onError ?? logToStderr;
   const maxBody = options.maxBody ?? DEFAULT_MAX_BODY;
@@ -146,112 +199,145 @@ export function createHandler(options: HandlerOptions): Handler {
     options.handlers ?? {},
   );
 
+  function fileRoute(
+    file: FileInfo,
+    segments: string[],
+    pathInfo: string,
+  ): Route {
+    return {
+      kind: "file",
+      file,
+      handler: registry.handlerFor(file.path),
+      scriptName: `/${segments.join("/")}`,
+      pathInfo,
+    };
+  }
+
   /**
-   * Finds the file a URL path names. Below a script ("/app.ts/extra"), the
+   * Finds what a URL path names. Below a script ("/app.ts/extra"), the
    * rest of the path is the script's PATH_INFO (CGI/1.1); only scripts take
    * one, so "/file.txt/" stays a 404.
    */
-  async function find(
-    segments: string[],
-    trailingSlash: boolean,
-  ): Promise<Found | FileInfo | undefined> {
-    const target = await files.stat(segments);
-    if (target?.isDirectory) return target;
-    const slash = trailingSlash ? "/" : "";
-    if (target !== undefined) {
-      if (!trailingSlash) return { file: target, segments, pathInfo: "" };
+  async function resolve(url: URL): Promise<Route> {
+    const { segments, trailingSlash } = decodeUrlPath(url.pathname);
+    const found = await files.stat(segments);
+    if (found?.isDirectory) {
+      const last = segments.at(-1);
+      if (!trailingSlash && last !== undefined) {
+        return { kind: "slash", name: last };
+      }
+      for (const name of INDEX_NAMES) {
+        const index = await files.stat([...segments, name]);
+        if (index !== undefined && !index.isDirectory) {
+          return fileRoute(index, [...segments, name], "");
+        }
+      }
+      return {
+        kind: "listing",
+        directory: found,
+        displayPath: segments.length === 0 ? "/" : `/${segments.join("/")}/`,
+      };
+    }
+    if (found !== undefined) {
+      if (!trailingSlash) return fileRoute(found, segments, "");
       // "page.ts/": a script with PATH_INFO "/"; any other file: nothing.
-      return registry.isScript(target.path)
-        ? { file: target, segments, pathInfo: "/" }
-        : undefined;
+      return registry.isScript(found.path)
+        ? fileRoute(found, segments, "/")
+        : MISSING;
     }
     for (let end = 1; end < segments.length; end++) {
       if (!registry.isScript(segments[end - 1]!)) continue;
       const script = await files.stat(segments.slice(0, end));
-      if (script === undefined) return undefined;
+      if (script === undefined) return MISSING;
       if (script.isDirectory) continue;
-      if (!registry.isScript(script.path)) return undefined;
-      return {
-        file: script,
-        segments: segments.slice(0, end),
-        pathInfo: `/${segments.slice(end).join("/")}${slash}`,
-      };
+      if (!registry.isScript(script.path)) return MISSING;
+      const rest = `/${segments.slice(end).join("/")}${
+        trailingSlash ? "/" : ""
+      }`;
+      return fileRoute(script, segments.slice(0, end), rest);
     }
-    return undefined;
+    return MISSING;
   }
 
-  async function serveDirectory(
-    request: Request,
-    directory: FileInfo,
-    segments: string[],
-    url: URL,
-    connection: ConnectionInfo | undefined,
-  ): Promise<Response> {
-    for (const name of INDEX_NAMES) {
-      const index = await files.stat([...segments, name]);
-      if (index !== undefined && !index.isDirectory) {
-        return dispatch(request, {
-          file: index,
-          url,
-          scriptName: `/${[...segments, name].join("/")}`,
-          pathInfo: "",
-          connection,
-        });
-      }
-    }
-    if (request.method !== "GET" && request.method !== "HEAD") {
-      throw new HttpError(405, "Method not allowed", {
-        headers: { allow: STATIC_METHODS },
-      });
-    }
-    const displayPath = segments.length === 0 ? "/" : `/${segments.join("/")}/`;
-    const html = renderListing(displayPath, await files.list(directory));
-    return new Response(html, {
-      headers: { "content-type": "text/html; charset=utf-8", ...NOSNIFF },
-    });
-  }
+  /**
+   * Routes by raw URL path, kept while the cache's generation holds: a hit
+   * costs a map look-up instead of decoding, look-ups and dispatch.
+   */
+  const routes = new BoundedMap<string, Route>(MAX_ROUTES);
+  let routesGeneration: number | undefined;
 
-  /** Hands a file to its handler, chosen by its real path's extension. */
-  function dispatch(request: Request, target: Target): Promise<Response> {
-    return registry.handlerFor(target.file.path)(request, target);
+  async function routeOf(request: Request, path: string): Promise<Route> {
+    const generation = files.generation?.();
+    if (generation !== routesGeneration) {
+      routes.clear();
+      routesGeneration = generation;
+    }
+    if (generation !== undefined) {
+      const hit = routes.get(path);
+      if (hit !== undefined) return hit;
+    }
+    const route = await resolve(parseRequestUrl(request));
+    if (generation !== undefined && files.generation?.() === generation) {
+      routes.set(path, route);
+    }
+    return route;
   }
 
   async function route(
     request: Request,
     connection: ConnectionInfo | undefined,
   ): Promise<Response> {
-    if (request.method === "TRACE" || request.method === "CONNECT") {
+    const { method } = request;
+    if (method === "TRACE" || method === "CONNECT") {
       // TRACE would echo the request (cookies included); CONNECT is for
       // proxies. Neither is served.
-      throw new HttpError(501, `Method ${request.method} is not supported`);
+      throw new HttpError(501, `Method ${method} is not supported`);
     }
-    const url = parseRequestUrl(request);
-    const { segments, trailingSlash } = decodeUrlPath(url.pathname);
-    const found = await find(segments, trailingSlash);
-    if (found === undefined) throw new HttpError(404, NOT_FOUND);
-
-    if ("isDirectory" in found) {
-      const last = segments.at(-1);
-      if (!trailingSlash && last !== undefined) {
+    checkHost(request.headers.get("host"));
+    const raw = request.url;
+    const [path, query] = splitRequestUrl(raw);
+    const found = await routeOf(request, path);
+    switch (found.kind) {
+      case "missing":
+        throw new HttpError(404, NOT_FOUND);
+      case "slash":
         // Relative, so it never starts with "//" (an open redirect) and
         // works behind any prefix; the name is encoded, so a directory
         // called "javascript:x" stays a path.
         return new Response(null, {
           status: 301,
           headers: {
-            location: `./${encodeURIComponent(last)}/${url.search}`,
+            location: `./${encodeURIComponent(found.name)}/${query}`,
+          },
+        });
+      case "listing":
+        if (method !== "GET" && method !== "HEAD") {
+          throw new HttpError(405, "Method not allowed", {
+            headers: { allow: STATIC_METHODS },
+          });
+        }
+        found.html ??= renderListing(
+          found.displayPath,
+          await files.list(found.directory),
+        );
+        return new Response(found.html, { headers: LISTING_HEADERS });
+      case "file": {
+        let url: URL | undefined;
+        let params: URLSearchParams | undefined;
+        return await found.handler(request, {
+          file: found.file,
+          scriptName: found.scriptName,
+          pathInfo: found.pathInfo,
+          connection,
+          get url() {
+            return url ??= new URL(raw);
+          },
+          get query() {
+            return params ??= new URLSearchParams(query);
           },
         });
       }
-      return await serveDirectory(request, found, segments, url, connection);
     }
-    return await dispatch(request, {
-      file: found.file,
-      url,
-      scriptName: `/${found.segments.join("/")}`,
-      pathInfo: found.pathInfo,
-      connection,
-    });
   }
 
   function readSource(path: string): Promise<string> {
@@ -287,7 +373,7 @@ export function createHandler(options: HandlerOptions): Handler {
     });
   }
 
-  return async function handle(
+  async function handle(
     request: Request,
     info?: ConnectionInfo,
   ): Promise<Response> {
@@ -305,5 +391,7 @@ export function createHandler(options: HandlerOptions): Handler {
       return new Response(null, response);
     }
     return response;
-  };
+  }
+  const close = () => cached?.close();
+  return Object.assign(handle, { close, [Symbol.dispose]: close });
 }

@@ -50,9 +50,28 @@ export interface SiteFiles {
   list(directory: FileInfo): Promise<DirEntry[]>;
   /** The bytes of a file that {@linkcode stat} returned, streamed. */
   read(file: FileInfo, range?: ByteRange): Promise<ReadableStream<Uint8Array>>;
+  /**
+   * The whole body of a file, as Deno sends it fastest: from memory (a
+   * string for UTF-8 text, else bytes) when cached, else streamed.
+   */
+  body(file: FileInfo): Promise<FileBody>;
   /** The whole text (UTF-8) of a file that {@linkcode stat} returned. */
   readText(file: FileInfo): Promise<string>;
+  /** A body already in memory, without any I/O (caches only). */
+  cachedBody?(file: FileInfo): FileBody | undefined;
+  /**
+   * A number that changes whenever anything under the root may have
+   * changed (caches only). Results derived from these files may be kept
+   * while it stays the same.
+   */
+  generation?(): number;
 }
+
+/** A file's body: in memory, or streamed. */
+export type FileBody =
+  | string
+  | Uint8Array<ArrayBuffer>
+  | ReadableStream<Uint8Array>;
 
 /**
  * Whether `path` is `root` or inside it. Both must be absolute and
@@ -145,6 +164,10 @@ export function createDiskFiles(root: string): SiteFiles {
 
     readText(file) {
       return Deno.readTextFile(file.path);
+    },
+
+    body(file) {
+      return this.read(file);
     },
 
     async read(file, range) {

@@ -7,7 +7,7 @@
 import { SEPARATOR, toFileUrl } from "./_std.ts";
 import { limitBody, parseForm } from "./body.ts";
 import type { FileInfo, SiteFiles } from "./files.ts";
-import { isHttps, openSession } from "./session.ts";
+import { isHttps, newSession, openSession } from "./session.ts";
 import type { SessionStore } from "./session_store.ts";
 import { createSourceCache } from "./source_cache.ts";
 import type { TemplateValues } from "./template.ts";
@@ -132,32 +132,42 @@ export function createModuleRunner(options: ModuleRunnerOptions): PageRunner {
       const name = pageName(root, target.file.path);
       const limited = limitBody(request, maxBody);
       const page = await load(target.file);
-      const form = await parseForm(limited);
-      const responseHeaders = new Headers();
-      const session = await openSession(limited, {
+      // Only bodies are parsed, and only headers that pages ask for exist.
+      const parsed = limited.body === null
+        ? undefined
+        : await parseForm(limited);
+      let form = parsed;
+      let headers: Headers | undefined;
+      const responseHeaders = () => headers ??= new Headers();
+      const sessionOptions = () => ({
         store: sessions,
-        responseHeaders,
-        secure: isHttps(limited, target.url, trustProxy),
+        responseHeaders: responseHeaders(),
+        secure: isHttps(limited, trustProxy),
       });
-      const context = createContext(limited, target, form, {
-        session,
+      // Only a request with cookies can name a session to look up.
+      let session = limited.headers.has("cookie")
+        ? await openSession(limited, sessionOptions())
+        : undefined;
+      const context = createContext(limited, target, {
+        form: () => form ??= new FormData(),
         responseHeaders,
+        session: () => session ??= newSession(sessionOptions()),
         render: (path, values) => render(target.file, path, values),
       });
       let value: unknown;
       try {
         value = await page(context);
       } catch (error) {
-        await session.commit();
+        await session?.commit();
         if (error instanceof Response) {
-          return mergeHeaders(error, responseHeaders);
+          return headers === undefined ? error : mergeHeaders(error, headers);
         }
         if (error instanceof HttpError) throw error;
         throw new PageError(name, `Page "${name}" failed`, error);
       }
-      await session.commit();
+      await session?.commit();
       try {
-        return toResponse(value, context.responseHeaders, name);
+        return toResponse(value, headers, name);
       } catch (error) {
         throw new PageError(name, (error as Error).message, error);
       }

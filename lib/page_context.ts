@@ -67,14 +67,19 @@ export interface PageContext {
   html(markup: string): SafeHtml;
 }
 
-/** What a context needs beyond the request. */
+/**
+ * What a context needs beyond the request. Each is made on first use: most
+ * pages touch few of them, and this runs on every request.
+ */
 export interface ContextServices {
+  /** The parsed form. */
+  form(): FormData;
+  /** Headers merged into the response (the session writes its cookie here). */
+  responseHeaders(): Headers;
   /** The request's session. */
-  session: RequestSession;
+  session(): RequestSession;
   /** Renders a template relative to the page. */
   render(path: string, values: TemplateValues): Promise<Response>;
-  /** Headers merged into the response (the session writes its cookie here). */
-  responseHeaders: Headers;
 }
 
 /** The server's name in `SERVER_SOFTWARE`. */
@@ -132,40 +137,47 @@ export function cgiEnv(
 }
 
 /**
- * Builds a page's context. `cookies` and `env` are computed on first use:
- * most pages read neither, and this runs on every request.
+ * Builds a page's context. Everything but the request's own fields is
+ * computed on first use.
  */
 export function createContext(
   request: Request,
   target: Target,
-  form: FormData,
   services: ContextServices,
 ): PageContext {
-  const { session, render, responseHeaders } = services;
-  const { url } = target;
   let cookies: Record<string, string> | undefined;
   let env: Record<string, string> | undefined;
   return {
     request,
-    url,
+    get url() {
+      return target.url;
+    },
     method: request.method,
-    query: url.searchParams,
-    form,
+    get query() {
+      return target.query;
+    },
+    get form() {
+      return services.form();
+    },
     headers: request.headers,
     get cookies() {
       return cookies ??= parseCookies(request.headers);
     },
-    responseHeaders,
+    get responseHeaders() {
+      return services.responseHeaders();
+    },
     redirect(location, status) {
-      return redirectResponse(location, url, status);
+      return redirectResponse(location, target.url, status);
     },
     get env() {
       return env ??= cgiEnv(request, target);
     },
-    session: session.data,
-    regenerateSession: () => session.regenerate(),
-    endSession: () => session.end(),
-    render: (path, values = {}) => render(path, values),
+    get session() {
+      return services.session().data;
+    },
+    regenerateSession: () => services.session().regenerate(),
+    endSession: () => services.session().end(),
+    render: (path, values = {}) => services.render(path, values),
     html,
   };
 }

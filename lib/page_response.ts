@@ -68,8 +68,21 @@ function isEmpty(headers: Headers): boolean {
   return true;
 }
 
-function withType(headers: Headers, type: string): Headers {
-  if (!headers.has("content-type")) headers.set("content-type", type);
+const TYPES = {
+  html: { "content-type": "text/html; charset=utf-8" },
+  json: { "content-type": "application/json; charset=utf-8" },
+  bytes: { "content-type": "application/octet-stream" },
+};
+
+/** `headers` with a default content type; without headers, a constant. */
+function withType(
+  headers: Headers | undefined,
+  type: keyof typeof TYPES,
+): HeadersInit {
+  if (headers === undefined) return TYPES[type];
+  if (!headers.has("content-type")) {
+    headers.set("content-type", TYPES[type]["content-type"]);
+  }
   return headers;
 }
 
@@ -97,33 +110,34 @@ function describeValue(value: unknown): string {
  *
  * A `content-type` in `headers` replaces the default.
  *
+ * @param headers The page's `responseHeaders`, if it made any.
  * @param page The page's path, for the error message.
  * @throws {TypeError} for anything else.
  */
 export function toResponse(
   value: unknown,
-  headers: Headers,
+  headers: Headers | undefined,
   page: string,
 ): Response {
   if (typeof value === "string") {
-    return new Response(value, {
-      headers: withType(headers, "text/html; charset=utf-8"),
-    });
+    return new Response(value, { headers: withType(headers, "html") });
   }
-  if (value instanceof Response) return mergeHeaders(value, headers);
+  if (value instanceof Response) {
+    return headers === undefined ? value : mergeHeaders(value, headers);
+  }
   if (value === undefined || value === null) {
-    return new Response(null, { status: 204, headers });
+    return new Response(null, { status: 204, ...(headers ? { headers } : {}) });
   }
   if (value instanceof Uint8Array || value instanceof ReadableStream) {
     return new Response(value as BodyInit, {
-      headers: withType(headers, "application/octet-stream"),
+      headers: withType(headers, "bytes"),
     });
   }
   if (
     Array.isArray(value) || (typeof value === "object" && isPlainObject(value))
   ) {
     return new Response(JSON.stringify(value), {
-      headers: withType(headers, "application/json; charset=utf-8"),
+      headers: withType(headers, "json"),
     });
   }
   throw new TypeError(

@@ -18,8 +18,10 @@ export interface ConnectionInfo {
 export interface Target {
   /** The file to answer with (its real path is inside the root). */
   file: FileInfo;
-  /** The request URL (with a validated Host). */
-  url: URL;
+  /** The request URL (with a validated Host); parsed on first use. */
+  readonly url: URL;
+  /** The query string's parameters; parsed on first use. */
+  readonly query: URLSearchParams;
   /** The decoded URL path of the file ("/shop/cart.ts"); CGI's SCRIPT_NAME. */
   scriptName: string;
   /** The decoded rest of the URL path after the file ("/extra"), or "". */

@@ -43,12 +43,8 @@ export interface OpenSessionOptions {
  * Whether a request came over https: its URL says so, or, when a reverse
  * proxy is trusted, the first `X-Forwarded-Proto` value does.
  */
-export function isHttps(
-  request: Request,
-  url: URL,
-  trustProxy: boolean,
-): boolean {
-  if (url.protocol === "https:") return true;
+export function isHttps(request: Request, trustProxy: boolean): boolean {
+  if (request.url.startsWith("https:")) return true;
   if (!trustProxy) return false;
   const forwarded = request.headers.get("x-forwarded-proto");
   return forwarded?.split(",")[0]?.trim().toLowerCase() === "https";
@@ -83,16 +79,28 @@ export async function openSession(
   request: Request,
   options: OpenSessionOptions,
 ): Promise<RequestSession> {
-  const { store, responseHeaders, secure } = options;
-  let id: string | undefined;
-  let data: SessionData | undefined;
   for (const candidate of sessionIdsIn(request.headers)) {
-    data = await store.get(candidate);
-    if (data !== undefined) {
-      id = candidate;
-      break;
-    }
+    const data = await options.store.get(candidate);
+    if (data !== undefined) return sessionFor(candidate, data, options);
   }
+  return sessionFor(undefined, undefined, options);
+}
+
+/**
+ * A request's session when its cookie names none: nothing is looked up, and
+ * a session is created when the page writes to it.
+ */
+export function newSession(options: OpenSessionOptions): RequestSession {
+  return sessionFor(undefined, undefined, options);
+}
+
+function sessionFor(
+  found: string | undefined,
+  data: SessionData | undefined,
+  options: OpenSessionOptions,
+): RequestSession {
+  const { store, responseHeaders, secure } = options;
+  let id = found;
   let current: SessionData = data ?? Object.create(null);
   /** Keys written since the last commit; `undefined` marks a deletion. */
   const changes = new Map<string, unknown>();

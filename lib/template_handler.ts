@@ -103,7 +103,7 @@ export function createTemplates(options: TemplatesOptions): Templates {
       }
       // The first value of each query parameter, then of each form field.
       const values = new Map<string, string>();
-      for (const [name, value] of target.url.searchParams) {
+      for (const [name, value] of target.query) {
         if (!values.has(name)) values.set(name, value);
       }
       if (method === "POST") {

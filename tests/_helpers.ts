@@ -284,3 +284,22 @@ export async function tempTree(
     },
   };
 }
+
+/**
+ * Calls `probe` until `done` accepts its result, for at most `ms` (a
+ * second by default: how long a person waits for an edit to show). Returns
+ * the last result, accepted or not, for the caller's assertion.
+ */
+export async function eventually<T>(
+  probe: () => Promise<T>,
+  done: (value: T) => boolean,
+  ms = 1000,
+): Promise<T> {
+  const deadline = Date.now() + ms;
+  let value = await probe();
+  while (!done(value) && Date.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    value = await probe();
+  }
+  return value;
+}

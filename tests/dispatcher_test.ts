@@ -27,7 +27,7 @@ async function site() {
 
 Deno.test("createHandler() serves a file and a listing", async () => {
   await using dir = await site();
-  const handle = createHandler({ root: dir.path });
+  using handle = createHandler({ root: dir.path });
   const file = await handle(new Request("http://x/hello.txt"));
   assertEquals(await file.text(), "Hello world !");
   const listing = await handle(new Request("http://x/docs/"));
@@ -39,7 +39,7 @@ Deno.test("createHandler() serves a file and a listing", async () => {
 
 Deno.test("createHandler() prefers index.html, then index.htm, to a listing", async () => {
   await using dir = await site();
-  const handle = createHandler({ root: dir.path });
+  using handle = createHandler({ root: dir.path });
   assertEquals(
     await (await handle(new Request("http://x/html/"))).text(),
     "<h1>index.html</h1>",
@@ -52,7 +52,7 @@ Deno.test("createHandler() prefers index.html, then index.htm, to a listing", as
 
 Deno.test("createHandler() redirects a directory to its trailing slash with a relative Location", async () => {
   await using dir = await site();
-  const handle = createHandler({ root: dir.path });
+  using handle = createHandler({ root: dir.path });
   const response = await handle(new Request("http://x/docs?sort=name"));
   assertEquals(response.status, 301);
   assertEquals(response.headers.get("location"), "./docs/?sort=name");
@@ -64,7 +64,7 @@ Deno.test("createHandler() redirects a directory to its trailing slash with a re
 
 Deno.test("createHandler() answers 404 for a file asked as a directory", async () => {
   await using dir = await site();
-  const handle = createHandler({ root: dir.path });
+  using handle = createHandler({ root: dir.path });
   const response = await handle(new Request("http://x/hello.txt/"));
   assertEquals(response.status, 404);
   await response.body?.cancel();
@@ -72,7 +72,7 @@ Deno.test("createHandler() answers 404 for a file asked as a directory", async (
 
 Deno.test("createHandler() answers 405 with Allow for POST to a listing", async () => {
   await using dir = await site();
-  const handle = createHandler({ root: dir.path });
+  using handle = createHandler({ root: dir.path });
   const response = await handle(
     new Request("http://x/docs/", { method: "POST", body: "x=1" }),
   );
@@ -83,7 +83,7 @@ Deno.test("createHandler() answers 405 with Allow for POST to a listing", async 
 
 Deno.test("createHandler() strips the body of HEAD responses, errors included", async () => {
   await using dir = await site();
-  const handle = createHandler({ root: dir.path });
+  using handle = createHandler({ root: dir.path });
   const listing = await handle(
     new Request("http://x/docs/", { method: "HEAD" }),
   );
@@ -98,7 +98,7 @@ Deno.test("createHandler() strips the body of HEAD responses, errors included", 
 
 Deno.test("createHandler() error pages never reflect the path unescaped", async () => {
   await using dir = await site();
-  const handle = createHandler({ root: dir.path });
+  using handle = createHandler({ root: dir.path });
   const response = await handle(
     new Request("http://x/%3Cscript%3Ealert(1)%3C/script%3E"),
   );
@@ -112,7 +112,7 @@ Deno.test("createHandler() error pages never reflect the path unescaped", async 
 
 Deno.test("createHandler() cancels request bodies it does not read", async () => {
   await using dir = await site();
-  const handle = createHandler({ root: dir.path });
+  using handle = createHandler({ root: dir.path });
   let cancelled = false;
   const body = new ReadableStream({
     cancel() {
@@ -135,11 +135,12 @@ const failingFiles: SiteFiles = {
   list: () => Promise.resolve([]),
   read: () => Promise.resolve(new ReadableStream()),
   readText: () => Promise.resolve(""),
+  body: () => Promise.resolve(""),
 };
 
 Deno.test("createHandler() answers unexpected errors with 500 and details in development", async () => {
   const logged: [unknown, string][] = [];
-  const handle = createHandler({
+  using handle = createHandler({
     root: "/nowhere",
     files: failingFiles,
     onError: (error, id) => logged.push([error, id]),
@@ -154,7 +155,7 @@ Deno.test("createHandler() answers unexpected errors with 500 and details in dev
 
 Deno.test("createHandler() answers unexpected errors with a plain 500 and an id in production", async () => {
   const logged: string[] = [];
-  const handle = createHandler({
+  using handle = createHandler({
     root: "/nowhere",
     files: failingFiles,
     prod: true,
@@ -202,7 +203,7 @@ Deno.test("createHandler({ handlers }) adds a handler for a custom extension", a
       headers: { "content-type": "text/html; charset=utf-8" },
     });
   };
-  const handle = createHandler({
+  using handle = createHandler({
     root: dir.path,
     handlers: { ".md": markdown },
   });
@@ -218,7 +219,7 @@ Deno.test("createHandler({ handlers }) adds a handler for a custom extension", a
 
 Deno.test("createHandler({ handlers }) can replace the static handler", async () => {
   await using dir = await tempTree({ "a.txt": "a" });
-  const handle = createHandler({
+  using handle = createHandler({
     root: dir.path,
     handlers: {
       [DEFAULT_HANDLER]: (_request, target) =>
@@ -240,7 +241,7 @@ Deno.test("createHandler({ pageRunner }) replaces how pages run", async () => {
       return Promise.resolve(new Response("from another runner"));
     },
   };
-  const handle = createHandler({ root: dir.path, pageRunner });
+  using handle = createHandler({ root: dir.path, pageRunner });
   const response = await handle(new Request("http://x/page.ts"));
   assertEquals(await response.text(), "from another runner");
   assertEquals(seen, ["GET /page.ts"]);

@@ -8,6 +8,7 @@ async function nameOf(handler: FileHandler): Promise<string> {
   const target = {
     file: { path: "/x", isDirectory: false, size: 0, mtime: null },
     url: new URL("http://x/"),
+    query: new URLSearchParams(),
     scriptName: "/x",
     pathInfo: "",
     connection: undefined,

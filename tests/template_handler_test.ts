@@ -2,7 +2,7 @@ import { assert, assertEquals, assertStringIncludes } from "./_assert.ts";
 import { join } from "@std/path";
 import { createHandler } from "../lib/mod.ts";
 import { resolveTemplatePath } from "../lib/template_handler.ts";
-import { tempTree } from "./_helpers.ts";
+import { eventually, tempTree } from "./_helpers.ts";
 
 Deno.test("resolveTemplatePath() resolves like a URL and refuses to leave the root", () => {
   assertEquals(resolveTemplatePath("shop/cart.ts", "row.tpl"), [
@@ -53,7 +53,7 @@ async function fetchText(
 
 Deno.test("a .tpl file is filled from the query and served as HTML", async () => {
   await using dir = await site();
-  const handle = createHandler({ root: dir.path });
+  using handle = createHandler({ root: dir.path });
   const { status, body, response } = await fetchText(
     handle,
     "/hello.tpl?name=world&name=second",
@@ -69,7 +69,7 @@ Deno.test("a .tpl file is filled from the query and served as HTML", async () =>
 
 Deno.test("a POSTed form fills a template, fields over query parameters", async () => {
   await using dir = await site();
-  const handle = createHandler({ root: dir.path });
+  using handle = createHandler({ root: dir.path });
   const { body } = await fetchText(handle, "/form.tpl?who=query&what=q", {
     method: "POST",
     headers: { "content-type": "application/x-www-form-urlencoded" },
@@ -80,7 +80,7 @@ Deno.test("a POSTed form fills a template, fields over query parameters", async 
 
 Deno.test("a template answers 405 to methods other than GET, HEAD, POST", async () => {
   await using dir = await site();
-  const handle = createHandler({ root: dir.path });
+  using handle = createHandler({ root: dir.path });
   const { status, response } = await fetchText(handle, "/hello.tpl", {
     method: "PUT",
     body: "x",
@@ -91,13 +91,13 @@ Deno.test("a template answers 405 to methods other than GET, HEAD, POST", async 
 
 Deno.test("index.tpl serves its directory", async () => {
   await using dir = await site();
-  const handle = createHandler({ root: dir.path });
+  using handle = createHandler({ root: dir.path });
   assertEquals((await fetchText(handle, "/dir/?x=1")).body, "index of 1");
 });
 
 Deno.test("a template's source is never served, however it is asked for", async () => {
   await using dir = await site();
-  const handle = createHandler({ root: dir.path });
+  using handle = createHandler({ root: dir.path });
   const asks: [string, RequestInit?][] = [
     ["/hello.tpl?name=x", { headers: { range: "bytes=0-5" } }],
     ["/hello.tpl?name=x", { method: "HEAD" }],
@@ -121,7 +121,7 @@ Deno.test("a template's source is never served, however it is asked for", async 
 
 Deno.test("template errors name the placeholder, the template and the line; --prod hides them", async () => {
   await using dir = await site();
-  const dev = createHandler({ root: dir.path, onError: () => {} });
+  using dev = createHandler({ root: dir.path, onError: () => {} });
   const missing = await fetchText(dev, "/missing.tpl");
   assertEquals(missing.status, 500);
   assertStringIncludes(
@@ -134,7 +134,7 @@ Deno.test("template errors name the placeholder, the template and the line; --pr
   assertEquals(bad.status, 500);
   assertStringIncludes(bad.body, "line 2, column 6");
   const ids: string[] = [];
-  const prod = createHandler({
+  using prod = createHandler({
     root: dir.path,
     prod: true,
     onError: (_, id) => ids.push(id),
@@ -149,18 +149,22 @@ Deno.test("template errors name the placeholder, the template and the line; --pr
 
 Deno.test("a template is parsed again when its file changes", async () => {
   await using dir = await site();
-  const handle = createHandler({ root: dir.path });
+  using handle = createHandler({ root: dir.path });
   assertEquals(
     (await fetchText(handle, "/hello.tpl?name=a")).body,
     "Hello a !",
   );
   await Deno.writeTextFile(join(dir.path, "hello.tpl"), "Bye $name.");
-  assertEquals((await fetchText(handle, "/hello.tpl?name=a")).body, "Bye a.");
+  const after = await eventually(
+    () => fetchText(handle, "/hello.tpl?name=a"),
+    (r) => r.body === "Bye a.",
+  );
+  assertEquals(after.body, "Bye a.");
 });
 
 Deno.test("ctx.render() renders relative to the page, escaping all but ctx.html()", async () => {
   await using dir = await site();
-  const handle = createHandler({ root: dir.path });
+  using handle = createHandler({ root: dir.path });
   const cart = await fetchText(handle, "/shop/cart.ts?item=%3Ci%3Ebook");
   assertEquals(cart.body, "<li>&lt;i&gt;book: <b>5</b></li>");
   assertEquals(
@@ -176,7 +180,7 @@ Deno.test("ctx.render() renders relative to the page, escaping all but ctx.html(
 
 Deno.test("ctx.render() refuses templates outside the root or missing", async () => {
   await using dir = await site();
-  const handle = createHandler({ root: dir.path, onError: () => {} });
+  using handle = createHandler({ root: dir.path, onError: () => {} });
   const outside = await fetchText(handle, "/shop/escape.ts");
   assertEquals(outside.status, 500);
   assertStringIncludes(outside.body, "it is outside the root");

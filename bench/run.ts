@@ -1,0 +1,684 @@
+/**
+ * `deno task bench`: scriptserver against the reference, side by side.
+ *
+ * For each workload, a bare `Deno.serve` answering the same bytes from
+ * memory (Deno's own limit for that response) and scriptserver are loaded
+ * with wrk in interleaved rounds; the median of each is reported with the
+ * ratio, p99 latency and the server's CPU time per request (from
+ * /proc/<pid>/stat: on two cores the load generator can saturate first,
+ * and CPU per request stays honest then). Servers are pinned to core 0 and
+ * wrk to core 1 with taskset. nginx (one worker) is measured beside for
+ * static files and listings. Memory and start-up figures follow.
+ *
+ * Writes bench/RESULTS.md and bench/results.svg.
+ *
+ * Usage: deno task bench [--rounds N] [--seconds S]
+ */
+import { dirname, fromFileUrl, join } from "@std/path";
+import { parseArgs } from "@std/cli/parse-args";
+import { pageSource } from "./_page_source.ts";
+
+const HERE: string = dirname(fromFileUrl(import.meta.url));
+const MAIN: string = join(HERE, "..", "main.ts");
+const BARE: string = join(HERE, "_bare.ts");
+const args = parseArgs(Deno.args, { string: ["rounds", "seconds"] }) as {
+  rounds?: string;
+  seconds?: string;
+};
+const ROUNDS = Number(args.rounds ?? 3);
+const SECONDS = Number(args.seconds ?? 3);
+const CLOCK_TICKS = 100; // USER_HZ on Linux
+
+// ---------------------------------------------------------------- tools
+
+function which(command: string): boolean {
+  try {
+    return new Deno.Command("sh", { args: ["-c", `command -v ${command}`] })
+      .outputSync().success;
+  } catch {
+    return false;
+  }
+}
+
+/** Installs wrk and nginx from Debian when missing (as CI does: root). */
+async function ensureTools(): Promise<void> {
+  const missing = ["wrk", "nginx"].filter((tool) => !which(tool));
+  if (missing.length === 0) return;
+  console.log(`bench: installing ${missing.join(", ")} from Debian`);
+  const packages = missing.map((tool) =>
+    tool === "nginx" ? "nginx-light" : tool
+  );
+  const { success } = await new Deno.Command("sh", {
+    args: [
+      "-c",
+      `apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq ${
+        packages.join(" ")
+      }`,
+    ],
+    stdout: "null",
+    stderr: "inherit",
+  }).output();
+  if (!success) throw new Error(`Cannot install ${missing.join(", ")}`);
+}
+
+const PINNED = which("taskset");
+
+function pinned(core: number, command: string[]): string[] {
+  return PINNED ? ["taskset", "-c", String(core), ...command] : command;
+}
+
+function freePort(): number {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const { port } = listener.addr as Deno.NetAddr;
+  listener.close();
+  return port;
+}
+
+// ---------------------------------------------------------------- processes
+
+interface Server {
+  name: string;
+  port: number;
+  pid: number;
+  stop(): Promise<void>;
+}
+
+async function waitUntilUp(port: number, path = "/"): Promise<number> {
+  const start = performance.now();
+  for (let i = 0; i < 2000; i++) {
+    try {
+      const response = await fetch(`http://127.0.0.1:${port}${path}`);
+      await response.body?.cancel();
+      return performance.now() - start;
+    } catch {
+      await new Promise((resolve) => setTimeout(resolve, 2));
+    }
+  }
+  throw new Error(`Nothing answered on port ${port}`);
+}
+
+async function spawn(
+  name: string,
+  command: string[],
+  port: number,
+  path = "/",
+): Promise<Server & { startup: number }> {
+  const start = performance.now();
+  const child = new Deno.Command(command[0]!, {
+    args: command.slice(1),
+    stdout: "null",
+    stderr: "inherit",
+    stdin: "null",
+  }).spawn();
+  await waitUntilUp(port, path);
+  return {
+    name,
+    port,
+    pid: child.pid,
+    startup: performance.now() - start,
+    async stop() {
+      try {
+        child.kill("SIGTERM");
+      } catch {
+        // Gone.
+      }
+      await child.status;
+    },
+  };
+}
+
+function ourServer(root: string, port: number, extra: string[] = []) {
+  return spawn(
+    "scriptserver",
+    pinned(0, [
+      Deno.execPath(),
+      "run",
+      "--no-prompt",
+      `--allow-net=127.0.0.1:${port}`,
+      `--allow-read=${root}`,
+      MAIN,
+      root,
+      "--port",
+      String(port),
+      "--quiet",
+      "--prod",
+      ...extra,
+    ]),
+    port,
+  );
+}
+
+function bareServer(file: string, type: string) {
+  const port = freePort();
+  return spawn(
+    "bare Deno.serve",
+    pinned(0, [
+      Deno.execPath(),
+      "run",
+      `--allow-net=127.0.0.1:${port}`,
+      `--allow-read=${file}`,
+      BARE,
+      String(port),
+      file,
+      type,
+    ]),
+    port,
+  );
+}
+
+async function nginxServer(root: string) {
+  const port = freePort();
+  const dir = await Deno.makeTempDir({ prefix: "nginx_" });
+  const conf = join(dir, "nginx.conf");
+  await Deno.writeTextFile(
+    conf,
+    `worker_processes 1;
+pid ${dir}/nginx.pid;
+error_log ${dir}/error.log;
+events { worker_connections 1024; }
+http {
+  access_log off;
+  sendfile on;
+  tcp_nopush on;
+  keepalive_requests 1000000;
+  include /etc/nginx/mime.types;
+  client_body_temp_path ${dir}/body;
+  proxy_temp_path ${dir}/proxy;
+  fastcgi_temp_path ${dir}/fastcgi;
+  uwsgi_temp_path ${dir}/uwsgi;
+  scgi_temp_path ${dir}/scgi;
+  server {
+    listen 127.0.0.1:${port};
+    root ${root};
+    autoindex on;
+  }
+}
+`,
+  );
+  const server = await spawn(
+    "nginx",
+    pinned(0, ["nginx", "-c", conf, "-g", "daemon off;"]),
+    port,
+  );
+  // nginx forks its worker: the CPU that counts is the worker's.
+  const workers = new TextDecoder().decode(
+    new Deno.Command("pgrep", { args: ["-P", String(server.pid)] }).outputSync()
+      .stdout,
+  ).trim().split("\n").filter(Boolean);
+  return { ...server, pid: Number(workers[0] ?? server.pid) };
+}
+
+// ---------------------------------------------------------------- measuring
+
+/** CPU time (user + system) of a process, in seconds. */
+function cpuSeconds(pid: number): number {
+  const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
+}
+
+/** Resident set size of a process, in MiB. */
+function rssMiB(pid: number): number {
+  const status = Deno.readTextFileSync(`/proc/${pid}/status`);
+  return Number(/VmRSS:\s+(\d+) kB/.exec(status)?.[1] ?? NaN) / 1024;
+}
+
+interface Run {
+  rps: number;
+  p99ms: number;
+  cpuUs: number;
+}
+
+function parseLatency(text: string): number {
+  const match = /^\s*([\d.]+)(us|ms|s)$/.exec(text);
+  if (!match) return NaN;
+  const value = Number(match[1]);
+  return match[2] === "us"
+    ? value / 1000
+    : match[2] === "s"
+    ? value * 1000
+    : value;
+}
+
+async function load(server: Server, path: string): Promise<Run> {
+  const before = cpuSeconds(server.pid);
+  const output = await new Deno.Command(
+    PINNED ? "taskset" : "wrk",
+    {
+      args: [
+        ...(PINNED ? ["-c", "1", "wrk"] : []),
+        "-t1",
+        "-c32",
+        `-d${SECONDS}s`,
+        "--latency",
+        `http://127.0.0.1:${server.port}${path}`,
+      ],
+      stdout: "piped",
+      stderr: "piped",
+    },
+  ).output();
+  const cpu = cpuSeconds(server.pid) - before;
+  const text = new TextDecoder().decode(output.stdout);
+  const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(text)?.[1] ?? NaN);
+  const requests = Number(/(\d+) requests in/.exec(text)?.[1] ?? NaN);
+  const p99 = parseLatency(/^\s+99%\s+(\S+)/m.exec(text)?.[1] ?? "");
+  const errors = /Non-2xx or 3xx responses: (\d+)/.exec(text)?.[1];
+  if (errors) {
+    throw new Error(`${server.name} ${path}: ${errors} error responses`);
+  }
+  return { rps, p99ms: p99, cpuUs: (cpu / requests) * 1e6 };
+}
+
+function median(values: number[]): number {
+  const sorted = values.toSorted((a, b) => a - b);
+  const middle = Math.floor(sorted.length / 2);
+  return sorted.length % 2
+    ? sorted[middle]!
+    : (sorted[middle - 1]! + sorted[middle]!) / 2;
+}
+
+interface Result {
+  workload: string;
+  target: number;
+  ours: Run;
+  bare: Run;
+  nginx?: Run;
+}
+
+async function compare(
+  workload: string,
+  target: number,
+  servers: { ours: Server; bare: Server; nginx?: Server },
+  oursPath: string,
+  nginxPath?: string,
+): Promise<Result> {
+  const runs: Record<string, Run[]> = { ours: [], bare: [], nginx: [] };
+  // Warm up, then interleave the rounds.
+  await load(servers.ours, oursPath);
+  await load(servers.bare, "/");
+  for (let round = 0; round < ROUNDS; round++) {
+    runs.bare!.push(await load(servers.bare, "/"));
+    runs.ours!.push(await load(servers.ours, oursPath));
+    if (servers.nginx && nginxPath) {
+      runs.nginx!.push(await load(servers.nginx, nginxPath));
+    }
+  }
+  const summarize = (list: Run[]): Run => ({
+    rps: median(list.map((r) => r.rps)),
+    p99ms: median(list.map((r) => r.p99ms)),
+    cpuUs: median(list.map((r) => r.cpuUs)),
+  });
+  const result: Result = {
+    workload,
+    target,
+    ours: summarize(runs.ours!),
+    bare: summarize(runs.bare!),
+    ...(runs.nginx!.length ? { nginx: summarize(runs.nginx!) } : {}),
+  };
+  console.log(
+    `${workload}: ${result.ours.rps.toFixed(0)} req/s vs ${
+      result.bare.rps.toFixed(0)
+    } (${(result.ours.rps / result.bare.rps).toFixed(2)}×, target ${target}×)`,
+  );
+  return result;
+}
+
+// ---------------------------------------------------------------- the site
+
+async function makeSite(): Promise<string> {
+  const root = await Deno.realPath(
+    await Deno.makeTempDir({ prefix: "bench_" }),
+  );
+  await Deno.writeTextFile(
+    join(root, "hello.ts"),
+    await Deno.readTextFile(join(HERE, "..", "scripts", "hello.ts")),
+  );
+  await Deno.writeTextFile(join(root, "hello.tpl"), "Hello $name !");
+  const line = "scriptserver serves a folder quickly and safely. ";
+  await Deno.writeTextFile(
+    join(root, "4k.txt"),
+    line.repeat(Math.ceil(4096 / line.length)).slice(0, 4096),
+  );
+  const mib = new Uint8Array(1024 * 1024);
+  crypto.getRandomValues(mib.subarray(0, 65536));
+  for (let i = 65536; i < mib.length; i++) mib[i] = mib[i % 65536]!;
+  await Deno.writeFile(join(root, "1m.bin"), mib);
+  await Deno.mkdir(join(root, "list"));
+  for (let i = 0; i < 50; i++) {
+    await Deno.writeTextFile(
+      join(root, "list", `file-${String(i).padStart(2, "0")}.txt`),
+      "x".repeat(i * 100),
+    );
+  }
+  await Deno.writeTextFile(
+    join(root, "session.ts"),
+    `export default (ctx) => { ctx.session.user = "user " + crypto.randomUUID(); return "ok"; };`,
+  );
+  await Deno.writeTextFile(
+    join(root, "upload.ts"),
+    `export default (ctx) => "got " + ctx.form.get("f");`,
+  );
+  await Deno.writeTextFile(join(root, "page.ts"), pageSource(0));
+  return root;
+}
+
+async function fetchBody(port: number, path: string): Promise<Uint8Array> {
+  return new Uint8Array(
+    await (await fetch(`http://127.0.0.1:${port}${path}`)).arrayBuffer(),
+  );
+}
+
+// ---------------------------------------------------------------- memory
+
+async function memoryFigures(root: string, oursIdle: number, bareIdle: number) {
+  const port = freePort();
+  const server = await ourServer(root, port);
+  try {
+    const base = `http://127.0.0.1:${port}`;
+    // 10,000 sessions.
+    await (await fetch(`${base}/session.ts`)).text();
+    const beforeSessions = rssMiB(server.pid);
+    for (let i = 0; i < 10_000; i += 50) {
+      await Promise.all(
+        Array.from({ length: 50 }, async () => {
+          await (await fetch(`${base}/session.ts`)).text();
+        }),
+      );
+    }
+    const sessions = rssMiB(server.pid) - beforeSessions;
+
+    // A 100 MiB upload, refused by the default 10 MiB limit.
+    const beforeUpload = rssMiB(server.pid);
+    const upload = await uploadOf(port, 100 * 1024 * 1024);
+    const uploadCost = rssMiB(server.pid) - beforeUpload;
+
+    // Page edits.
+    const beforeEdits = rssMiB(server.pid);
+    const edits = 200;
+    for (let v = 1; v <= edits; v++) {
+      await Deno.writeTextFile(join(root, "page.ts"), pageSource(v));
+      const body = await (await fetch(`${base}/page.ts`)).text();
+      if (!body.includes(`version ${v}<`)) {
+        throw new Error(`Edit ${v} not served`);
+      }
+    }
+    const perEdit = ((rssMiB(server.pid) - beforeEdits) * 1024) / edits;
+    return {
+      idle: oursIdle,
+      bareIdle,
+      sessions,
+      upload: { status: upload, cost: uploadCost },
+      perEditKiB: perEdit,
+    };
+  } finally {
+    await server.stop();
+  }
+}
+
+/** Sends a POST announcing `size` bytes and streams them until refused. */
+async function uploadOf(port: number, size: number): Promise<number> {
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+  try {
+    await conn.write(new TextEncoder().encode(
+      `POST /upload.ts HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: ${size}\r\nConnection: close\r\n\r\n`,
+    ));
+    const chunk = new Uint8Array(64 * 1024).fill(97);
+    let sent = 0;
+    const reply = new Uint8Array(1024);
+    const reading = conn.read(reply);
+    while (sent < size) {
+      try {
+        sent += await conn.write(chunk);
+      } catch {
+        break; // The server closed the connection.
+      }
+      if (sent > 20 * 1024 * 1024) break;
+    }
+    const n = await reading;
+    const status =
+      new TextDecoder().decode(reply.subarray(0, n ?? 0)).split(" ")[1];
+    return Number(status);
+  } finally {
+    try {
+      conn.close();
+    } catch {
+      // Closed.
+    }
+  }
+}
+
+// ---------------------------------------------------------------- report
+
+function fmt(n: number, digits = 0): string {
+  return Number.isFinite(n) ? n.toFixed(digits) : "–";
+}
+
+function table(results: Result[]): string {
+  const rows = results.map((r) => {
+    const ratio = r.ours.rps / r.bare.rps;
+    return `| ${r.workload} | ${fmt(r.ours.rps)} | ${fmt(r.bare.rps)} | **${
+      fmt(ratio, 2)
+    }×** (≥ ${r.target}) ${ratio >= r.target ? "✅" : "❌"} | ${
+      fmt(r.ours.p99ms, 2)
+    } | ${fmt(r.bare.p99ms, 2)} | ${fmt(r.ours.cpuUs, 1)} | ${
+      fmt(r.bare.cpuUs, 1)
+    } | ${r.nginx ? fmt(r.nginx.rps) : "–"} |`;
+  });
+  return [
+    "| workload | scriptserver req/s | bare Deno.serve req/s | ratio | p99 ms | bare p99 ms | CPU µs/req | bare CPU µs/req | nginx req/s |",
+    "|---|---|---|---|---|---|---|---|---|",
+    ...rows,
+  ].join("\n");
+}
+
+function chart(results: Result[]): string {
+  const width = 640;
+  const row = 46;
+  const left = 190;
+  const scale = (width - left - 60) / 1.2;
+  const height = results.length * row + 70;
+  const bars = results.map((r, i) => {
+    const ratio = r.ours.rps / r.bare.rps;
+    const y = 40 + i * row;
+    const color = ratio >= r.target ? "#30a46c" : "#e5484d";
+    return `<text x="${left - 10}" y="${
+      y + 19
+    }" text-anchor="end">${r.workload}</text>
+<rect x="${left}" y="${y + 4}" width="${
+      (Math.min(ratio, 1.2) * scale).toFixed(1)
+    }" height="22" fill="${color}" rx="3"/>
+<line x1="${(left + r.target * scale).toFixed(1)}" x2="${
+      (left + r.target * scale).toFixed(1)
+    }" y1="${y}" y2="${y + 30}" stroke="#111" stroke-dasharray="3 2"/>
+<text x="${(left + Math.min(ratio, 1.2) * scale + 6).toFixed(1)}" y="${
+      y + 20
+    }">${ratio.toFixed(2)}×</text>`;
+  }).join("\n");
+  const one = left + scale;
+  return `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" font-family="system-ui,sans-serif" font-size="13">
+<rect width="100%" height="100%" fill="#fff"/>
+<text x="16" y="24" font-size="15" font-weight="600">scriptserver req/s as a share of a bare Deno.serve answering the same bytes</text>
+<line x1="${one}" x2="${one}" y1="34" y2="${height - 24}" stroke="#888"/>
+<text x="${one}" y="${
+    height - 8
+  }" text-anchor="middle" fill="#555">1.0 = Deno's own limit; dashes: targets</text>
+${bars}
+</svg>
+`;
+}
+
+// ---------------------------------------------------------------- main
+
+if (import.meta.main) {
+  await ensureTools();
+  const root = await makeSite();
+  const oursPort = freePort();
+  const ours = await ourServer(root, oursPort);
+  const oursIdle = rssMiB(ours.pid);
+  const nginx = await nginxServer(root);
+  const started: Server[] = [ours, nginx];
+  const results: Result[] = [];
+  try {
+    // Reference bodies: exactly what scriptserver sends.
+    const bodies = await Deno.makeTempDir({ prefix: "bodies_" });
+    const body = async (name: string, path: string) => {
+      const file = join(bodies, name);
+      await Deno.writeFile(file, await fetchBody(oursPort, path));
+      return file;
+    };
+    const hello = await bareServer(
+      await body("hello", "/hello.ts?name=world"),
+      "text/html; charset=utf-8",
+    );
+    const bareIdle = rssMiB(hello.pid);
+    const small = await bareServer(
+      await body("4k", "/4k.txt"),
+      "text/plain; charset=UTF-8",
+    );
+    const listing = await bareServer(
+      await body("list", "/list/"),
+      "text/html; charset=utf-8",
+    );
+    const big = await bareServer(
+      await body("1m", "/1m.bin"),
+      "application/octet-stream",
+    );
+    started.push(hello, small, listing, big);
+
+    results.push(
+      await compare(
+        "hello.ts page",
+        0.85,
+        { ours, bare: hello },
+        "/hello.ts?name=world",
+      ),
+    );
+    results.push(
+      await compare(
+        "hello.tpl template",
+        0.85,
+        { ours, bare: hello },
+        "/hello.tpl?name=world",
+      ),
+    );
+    results.push(
+      await compare(
+        "4 KiB static file",
+        0.85,
+        { ours, bare: small, nginx },
+        "/4k.txt",
+        "/4k.txt",
+      ),
+    );
+    results.push(
+      await compare(
+        "50-entry listing",
+        0.7,
+        { ours, bare: listing, nginx },
+        "/list/",
+        "/list/",
+      ),
+    );
+    results.push(
+      await compare(
+        "1 MiB static file",
+        0.85,
+        { ours, bare: big, nginx },
+        "/1m.bin",
+        "/1m.bin",
+      ),
+    );
+    const afterLoad = rssMiB(ours.pid);
+
+    // Start-up to first response, median of 5.
+    const startups = { ours: [] as number[], bare: [] as number[] };
+    for (let i = 0; i < 5; i++) {
+      const port = freePort();
+      const o = await spawn(
+        "ours",
+        [
+          Deno.execPath(),
+          "run",
+          "--no-prompt",
+          `--allow-net=127.0.0.1:${port}`,
+          `--allow-read=${root}`,
+          MAIN,
+          root,
+          "--port",
+          String(port),
+          "--quiet",
+        ],
+        port,
+        "/hello.ts?name=world",
+      );
+      startups.ours.push(o.startup);
+      await o.stop();
+      const b = await spawn("bare", [
+        Deno.execPath(),
+        "run",
+        `--allow-net=127.0.0.1:${port}`,
+        `--allow-read=${bodies}`,
+        BARE,
+        String(port),
+        join(bodies, "hello"),
+        "text/html",
+      ], port);
+      startups.bare.push(b.startup);
+      await b.stop();
+    }
+    const memory = await memoryFigures(root, oursIdle, bareIdle);
+
+    const report = `# Benchmark results
+
+Measured by \`deno task bench\` on ${
+      new Date().toISOString().slice(0, 10)
+    }: ${Deno.build.target}, ${navigator.hardwareConcurrency} cores, Deno ${Deno.version.deno}. Servers pinned to core 0, \`wrk -t1 -c32 -d${SECONDS}s\` to core 1
+(taskset ${
+      PINNED ? "used" : "not available"
+    }), medians of ${ROUNDS} interleaved rounds after a warm-up. The reference for
+each workload is a bare \`Deno.serve\` answering exactly the bytes scriptserver sends, from memory. scriptserver runs
+with \`--prod --quiet\` under its minimal permissions.
+
+![ratios](results.svg)
+
+${table(results)}
+
+| memory and start-up | scriptserver | reference | target |
+|---|---|---|---|
+| idle RSS | ${fmt(memory.idle, 1)} MiB | ${
+      fmt(memory.bareIdle, 1)
+    } MiB (bare) | ≤ 1.3 × bare: ${
+      memory.idle <= 1.3 * memory.bareIdle ? "✅" : "❌"
+    } (${fmt(memory.idle / memory.bareIdle, 2)}×) |
+| RSS after the whole load run | ${fmt(afterLoad, 1)} MiB | | ≤ 100 MiB: ${
+      afterLoad <= 100 ? "✅" : "❌"
+    } |
+| 10,000 sessions | +${fmt(memory.sessions, 1)} MiB | | ≤ 10 MiB: ${
+      memory.sessions <= 10 ? "✅" : "❌"
+    } |
+| 100 MiB upload, refused by the 10 MiB limit | answered ${memory.upload.status}, +${
+      fmt(memory.upload.cost, 1)
+    } MiB | | a few MiB: ${memory.upload.cost <= 5 ? "✅" : "❌"} |
+| RSS per page edit (~2 KB page, 200 edits) | ${
+      fmt(memory.perEditKiB, 1)
+    } KiB | | reported |
+| start-up to first response (median of 5) | ${
+      fmt(median(startups.ours), 0)
+    } ms | ${fmt(median(startups.bare), 0)} ms (bare) | ≤ 60 ms: ${
+      median(startups.ours) <= 60 ? "✅" : "❌"
+    } |
+
+p99 targets: ≤ 2 ms for the hello page (${fmt(results[0]!.ours.p99ms, 2)} ms ${
+      results[0]!.ours.p99ms <= 2 ? "✅" : "❌"
+    }), ≤ 5 ms for the 4 KiB file (${fmt(results[2]!.ours.p99ms, 2)} ms ${
+      results[2]!.ours.p99ms <= 5 ? "✅" : "❌"
+    }).
+`;
+    await Deno.writeTextFile(join(HERE, "RESULTS.md"), report);
+    await Deno.writeTextFile(join(HERE, "results.svg"), chart(results));
+    console.log(report);
+  } finally {
+    for (const server of started) await server.stop();
+    await Deno.remove(root, { recursive: true });
+  }
+}

@@ -1,0 +1,221 @@
+/**
+ * A memory cache in front of {@linkcode SiteFiles}, invalidated by a file
+ * watcher, so that the hot path makes no file-system calls.
+ *
+ * What it keeps: look-up results (including "nothing there"), directory
+ * entries, file texts, and the whole bodies of small files, within bounds.
+ * It learns about changes from `Deno.watchFs` on the root: any event drops
+ * everything (rebuilt lazily). Where watching is impossible (too many
+ * directories for inotify, a read-only embedded file system), cached facts
+ * live at most `ttl` ms instead. A read that raced with a change is never
+ * kept: each entry is stored only if no change arrived while it was read.
+ *
+ * @module
+ */
+import { BoundedMap } from "./bounded_map.ts";
+import type { ByteRange, DirEntry, FileInfo, SiteFiles } from "./files.ts";
+
+/** Options for {@linkcode createCachedFiles}. */
+export interface CachedFilesOptions {
+  /**
+   * How the cache learns about changes: "watch" (a file watcher on the
+   * root, falling back to "ttl" if it cannot watch), "ttl" (facts expire
+   * after `ttl` ms), or "never" (the files never change: a compiled
+   * binary's embedded site). Default: "watch".
+   */
+  changes?: "watch" | "ttl" | "never";
+  /** How long a cached fact lives without a watcher, in ms. Default: 500. */
+  ttl?: number;
+  /** Most entries per kind (look-ups, listings, texts). Default: 10,000. */
+  maxEntries?: number;
+  /** Bytes of file bodies kept in memory, in all. Default: 32 MiB. */
+  maxBytes?: number;
+  /** The largest file body kept in memory. Default: 2 MiB. */
+  maxFileBytes?: number;
+  /** Told when watching fails. Default: stderr. */
+  log?: (message: string) => void;
+}
+
+/** A cached SiteFiles, with the watcher to close. */
+export interface CachedFiles extends SiteFiles {
+  /** Stops watching. */
+  close(): void;
+  /** How changes are learnt now: "watch", "ttl" or "never". */
+  readonly mode: "watch" | "ttl" | "never";
+}
+
+const decoder = new TextDecoder("utf-8", { fatal: true });
+
+/** A body as Deno sends it fastest: a string for UTF-8 text, else bytes. */
+function fastBody(
+  bytes: Uint8Array<ArrayBuffer>,
+): string | Uint8Array<ArrayBuffer> {
+  try {
+    return decoder.decode(bytes);
+  } catch {
+    return bytes;
+  }
+}
+
+/** Creates the cache in front of `files` (usually the disk). */
+export function createCachedFiles(
+  files: SiteFiles,
+  options: CachedFilesOptions = {},
+): CachedFiles {
+  const ttl = options.ttl ?? 500;
+  const maxEntries = options.maxEntries ?? 10_000;
+  const maxBytes = options.maxBytes ?? 32 * 1024 * 1024;
+  const maxFileBytes = options.maxFileBytes ?? 2 * 1024 * 1024;
+  const log = options.log ?? ((message) => console.error(message));
+
+  let mode: "watch" | "ttl" | "never" = options.changes ?? "watch";
+  /** Bumped on every change seen by the watcher. */
+  let changes = 0;
+  let epoch = -1;
+
+  const stats = new BoundedMap<string, FileInfo | null>(maxEntries);
+  const lists = new BoundedMap<string, DirEntry[]>(maxEntries);
+  const texts = new BoundedMap<string, string>(maxEntries);
+  const bodies = new Map<string, string | Uint8Array<ArrayBuffer>>();
+  let bodyBytes = 0;
+
+  function clear(): void {
+    stats.clear();
+    lists.clear();
+    texts.clear();
+    bodies.clear();
+    bodyBytes = 0;
+  }
+
+  /** The current generation; moving to a new one empties the cache. */
+  function generation(): number {
+    const now = mode === "ttl" ? Math.floor(Date.now() / ttl) : 0;
+    const current = changes * 1e12 + now;
+    if (current !== epoch) {
+      epoch = current;
+      clear();
+    }
+    return current;
+  }
+
+  let watcher: Deno.FsWatcher | undefined;
+  if (mode === "watch") {
+    try {
+      watcher = Deno.watchFs(files.root, { recursive: true });
+      (async () => {
+        try {
+          for await (const _ of watcher) changes++;
+        } catch (error) {
+          mode = "ttl";
+          changes++;
+          log(
+            `scriptserver: stopped watching ${files.root} (${
+              (error as Error).message
+            }); cached file facts now live ${ttl} ms`,
+          );
+        }
+      })();
+    } catch (error) {
+      mode = "ttl";
+      log(
+        `scriptserver: cannot watch ${files.root} for changes (${
+          (error as Error).message
+        }); cached file facts live ${ttl} ms instead`,
+      );
+    }
+  }
+
+  /** Runs `load` and keeps its result only if nothing changed meanwhile. */
+  async function remember<V>(
+    load: () => Promise<V>,
+    keep: (value: V) => void,
+  ): Promise<V> {
+    const before = generation();
+    const value = await load();
+    if (generation() === before) keep(value);
+    return value;
+  }
+
+  function keepBody(
+    path: string,
+    body: string | Uint8Array<ArrayBuffer>,
+    size: number,
+  ) {
+    if (size > maxFileBytes) return;
+    while (bodyBytes + size > maxBytes && bodies.size > 0) {
+      const [oldest, old] = bodies.entries().next().value!;
+      bodies.delete(oldest);
+      bodyBytes -= typeof old === "string" ? old.length : old.byteLength;
+    }
+    if (bodyBytes + size > maxBytes) return;
+    bodies.set(path, body);
+    bodyBytes += size;
+  }
+
+  return {
+    root: files.root,
+    get mode() {
+      return mode;
+    },
+    generation,
+    close() {
+      watcher?.close();
+    },
+
+    stat(segments) {
+      const key = segments.join("/");
+      generation();
+      const hit = stats.get(key);
+      if (hit !== undefined) return Promise.resolve(hit ?? undefined);
+      return remember(
+        () => files.stat(segments),
+        (info) => stats.set(key, info ?? null),
+      );
+    },
+
+    list(directory) {
+      generation();
+      const hit = lists.get(directory.path);
+      if (hit !== undefined) return Promise.resolve(hit);
+      return remember(
+        () => files.list(directory),
+        (entries) => lists.set(directory.path, entries),
+      );
+    },
+
+    readText(file) {
+      generation();
+      const hit = texts.get(file.path);
+      if (hit !== undefined) return Promise.resolve(hit);
+      return remember(
+        () => files.readText(file),
+        (text) => texts.set(file.path, text),
+      );
+    },
+
+    cachedBody(file) {
+      generation();
+      return bodies.get(file.path);
+    },
+
+    async body(file) {
+      generation();
+      const hit = bodies.get(file.path);
+      if (hit !== undefined) return hit;
+      if (file.size > maxFileBytes) return await files.body(file);
+      const before = generation();
+      const bytes = new Uint8Array(
+        await new Response(await files.read(file)).arrayBuffer(),
+      );
+      const body = fastBody(bytes);
+      if (generation() === before && bytes.byteLength === file.size) {
+        keepBody(file.path, body, bytes.byteLength);
+      }
+      return body;
+    },
+
+    read(file: FileInfo, range?: ByteRange) {
+      return files.read(file, range);
+    },
+  };
+}
