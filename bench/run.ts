@@ -172,7 +172,8 @@ async function nginxServer(root: string) {
   const conf = join(dir, "nginx.conf");
   await Deno.writeTextFile(
     conf,
-    `worker_processes 1;
+    `user root;
+worker_processes 1;
 pid ${dir}/nginx.pid;
 error_log ${dir}/error.log;
 events { worker_connections 1024; }

@@ -120,23 +120,42 @@ export function createModuleRunner(options: ModuleRunnerOptions): PageRunner {
     return page as PageFunction;
   }
 
-  const load = createSourceCache((file) => {
-    const page = importPage(file, pageName(root, file.path));
-    // Handled by the caller; this only keeps an unobserved copy quiet.
-    page.catch(() => {});
-    return page;
+  /** A page being imported, and its function once it is. */
+  interface Loaded {
+    promise: Promise<PageFunction>;
+    ready?: PageFunction;
+  }
+  const load = createSourceCache((file): Loaded => {
+    const promise = importPage(file, pageName(root, file.path));
+    const loaded: Loaded = { promise };
+    promise.then((page) => loaded.ready = page, () => {});
+    return loaded;
   }, { files });
+
+  /** Whether a request can carry a body worth limiting and parsing. */
+  function mayHaveBody(request: Request): boolean {
+    const { method, headers } = request;
+    // GET and HEAD bodies are read only when announced; checking headers
+    // avoids creating a body stream on every request.
+    if (method === "GET" || method === "HEAD") {
+      return headers.has("content-length") || headers.has("transfer-encoding");
+    }
+    return true;
+  }
 
   return {
     async run(request, target) {
-      const name = pageName(root, target.file.path);
-      const limited = limitBody(request, maxBody);
-      const page = await load(target.file);
-      // Only bodies are parsed, and only headers that pages ask for exist.
-      const parsed = limited.body === null
-        ? undefined
-        : await parseForm(limited);
-      let form = parsed;
+      const limited = mayHaveBody(request)
+        ? limitBody(request, maxBody)
+        : request;
+      // On the hot path nothing below waits: a loaded page is a function,
+      // and a page that returns a value (not a promise) is not awaited.
+      let loaded = load(target.file);
+      if (loaded instanceof Promise) loaded = await loaded;
+      const page = loaded.ready ?? await loaded.promise;
+      let form = limited !== request || limited.body !== null
+        ? await parseForm(limited)
+        : undefined;
       let headers: Headers | undefined;
       const responseHeaders = () => headers ??= new Headers();
       const sessionOptions = () => ({
@@ -156,19 +175,22 @@ export function createModuleRunner(options: ModuleRunnerOptions): PageRunner {
       });
       let value: unknown;
       try {
-        value = await page(context);
+        value = page(context);
+        if (value instanceof Promise) value = await value;
       } catch (error) {
-        await session?.commit();
+        if (session !== undefined) await session.commit();
         if (error instanceof Response) {
           return headers === undefined ? error : mergeHeaders(error, headers);
         }
         if (error instanceof HttpError) throw error;
+        const name = pageName(root, target.file.path);
         throw new PageError(name, `Page "${name}" failed`, error);
       }
-      await session?.commit();
+      if (session !== undefined) await session.commit();
       try {
-        return toResponse(value, headers, name);
+        return toResponse(value, headers, target.scriptName.slice(1));
       } catch (error) {
+        const name = pageName(root, target.file.path);
         throw new PageError(name, (error as Error).message, error);
       }
     },

@@ -31,13 +31,14 @@ export interface Target {
 }
 
 /**
- * Answers a request for a file. Handlers run inside the dispatcher's error
- * boundary: they throw an `HttpError` for expected failures.
+ * Answers a request for a file, at once or later. Handlers run inside the
+ * dispatcher's error boundary: they throw an `HttpError` for expected
+ * failures.
  */
 export type FileHandler = (
   request: Request,
   target: Target,
-) => Promise<Response>;
+) => Response | Promise<Response>;
 
 /** The key of the handler used for extensions nobody registered. */
 export const DEFAULT_HANDLER = "*";

@@ -54,13 +54,19 @@ export interface SourceCacheOptions {
 export function createSourceCache<T>(
   build: (file: FileInfo, source: string) => T,
   options: SourceCacheOptions,
-): (file: FileInfo) => Promise<T> {
+): (file: FileInfo) => T | Promise<T> {
   const { files, now = Date.now } = options;
   const entries = new Map<string, Entry<T>>();
-  return async (file) => {
+  /** The FileInfo last seen per path: a cache hands out the same object while the file is unchanged. */
+  const seen = new WeakMap<FileInfo, Entry<T>>();
+
+  async function check(
+    file: FileInfo,
+    entry: Entry<T> | undefined,
+  ): Promise<T> {
     const version = versionOf(file);
-    const entry = entries.get(file.path);
     if (entry?.version === version && entry.source === undefined) {
+      seen.set(file, entry);
       return entry.value;
     }
     // New, edited, or edited so recently that an edit may hide behind an
@@ -69,15 +75,30 @@ export function createSourceCache<T>(
     const source = await files.readText(file);
     const settled = isSettled(file, time);
     if (entry?.version === version && entry.source === source) {
-      if (settled) entry.source = undefined;
+      if (settled) {
+        entry.source = undefined;
+        seen.set(file, entry);
+      }
       return entry.value;
     }
     const value = build(file, source);
-    entries.set(file.path, {
+    const fresh: Entry<T> = {
       version,
       source: settled ? undefined : source,
       value,
-    });
+    };
+    entries.set(file.path, fresh);
+    if (settled) seen.set(file, fresh);
     return value;
+  }
+
+  // Synchronous when the very FileInfo of a settled entry comes again: the
+  // common case behind a cache, and no promise on the hot path.
+  return (file) => {
+    const known = seen.get(file);
+    if (known !== undefined && entries.get(file.path) === known) {
+      return known.value;
+    }
+    return check(file, entries.get(file.path));
   };
 }

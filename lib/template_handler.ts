@@ -75,26 +75,38 @@ export interface TemplatesOptions {
 export function createTemplates(options: TemplatesOptions): Templates {
   const { files, maxBody } = options;
   const root = files.root;
-  const load = createSourceCache((file, source): Promise<Template> => {
+  /** A parsed template, or why it does not parse (kept until the file changes). */
+  type Parsed = { template: Template } | { error: unknown };
+  const load = createSourceCache((file, source): Parsed => {
     try {
-      return Promise.resolve(
-        parseTemplate(source, pageName(root, file.path), file.path),
-      );
+      return {
+        template: parseTemplate(source, pageName(root, file.path), file.path),
+      };
     } catch (error) {
-      // Kept until the file changes, like a failed page import.
-      const failed = Promise.reject(error);
-      failed.catch(() => {});
-      return failed;
+      return { error };
     }
   }, { files });
 
-  async function respond(file: FileInfo, values: TemplateValues) {
-    const template = await load(file);
-    return new Response(renderTemplate(template, values), { headers: HTML });
+  function fill(parsed: Parsed, values: TemplateValues): Response {
+    if ("error" in parsed) throw parsed.error;
+    return new Response(renderTemplate(parsed.template, values), {
+      headers: HTML,
+    });
+  }
+
+  /** Renders at once when the template is parsed and current. */
+  function respond(
+    file: FileInfo,
+    values: TemplateValues,
+  ): Response | Promise<Response> {
+    const parsed = load(file);
+    return parsed instanceof Promise
+      ? parsed.then((ready) => fill(ready, values))
+      : fill(parsed, values);
   }
 
   return {
-    async handler(request, target) {
+    handler(request, target) {
       const { method } = request;
       if (method !== "GET" && method !== "HEAD" && method !== "POST") {
         throw new HttpError(405, "Method not allowed", {
@@ -106,17 +118,16 @@ export function createTemplates(options: TemplatesOptions): Templates {
       for (const [name, value] of target.query) {
         if (!values.has(name)) values.set(name, value);
       }
-      if (method === "POST") {
+      if (method !== "POST") return respond(target.file, values);
+      return parseForm(limitBody(request, maxBody)).then((form) => {
         const fromForm = new Set<string>();
-        for (
-          const [name, value] of await parseForm(limitBody(request, maxBody))
-        ) {
+        for (const [name, value] of form) {
           if (typeof value !== "string" || fromForm.has(name)) continue;
           fromForm.add(name);
           values.set(name, value);
         }
-      }
-      return await respond(target.file, values);
+        return respond(target.file, values);
+      });
     },
 
     async render(from, path, values) {

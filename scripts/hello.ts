@@ -2,8 +2,11 @@
 // first example did. A string is sent as HTML, so the name is escaped.
 import type { PageContext } from "../lib/mod.ts";
 
+const SPECIAL = /[&<>"']/;
 const escape = (text: string) =>
-  text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+  SPECIAL.test(text)
+    ? text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`)
+    : text;
 
 export default function hello(ctx: PageContext): string {
   return `Hello ${escape(ctx.query.get("name") ?? "stranger")} !`;

@@ -145,3 +145,14 @@ Deno.test("createContext() computes cookies and env once, on first use", () => {
   assert(ctx.env === ctx.env);
   assertEquals(ctx.cookies.a, "1");
 });
+
+Deno.test("createContext() methods work when destructured", async () => {
+  const request = new Request("http://example.com/a/page.ts?x=1");
+  const ctx = createContext(request, target(request.url), services(request));
+  const { redirect, html, render, query, url } = ctx;
+  assertEquals(redirect("b.html").headers.get("location"), "/a/b.html");
+  assertEquals(html("<b>").html, "<b>");
+  assertEquals(await (await render("x.tpl")).text(), "rendered");
+  assertEquals(query.get("x"), "1");
+  assertEquals(url.pathname, "/a/page.ts");
+});
