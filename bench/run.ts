@@ -17,6 +17,7 @@
 import { dirname, fromFileUrl, join } from "@std/path";
 import { parseArgs } from "@std/cli/parse-args";
 import { pageSource } from "./_page_source.ts";
+import { measureReference, measureServer } from "./page_edits.ts";
 
 const HERE: string = dirname(fromFileUrl(import.meta.url));
 const MAIN: string = join(HERE, "..", "main.ts");
@@ -393,26 +394,29 @@ async function memoryFigures(root: string, oursIdle: number, bareIdle: number) {
     const upload = await uploadOf(port, 100 * 1024 * 1024);
     const uploadCost = rssMiB(server.pid) - beforeUpload;
 
-    // Page edits.
-    const beforeEdits = rssMiB(server.pid);
-    const edits = 200;
-    for (let v = 1; v <= edits; v++) {
-      await Deno.writeTextFile(join(root, "page.ts"), pageSource(v));
-      const body = await (await fetch(`${base}/page.ts`)).text();
-      if (!body.includes(`version ${v}<`)) {
-        throw new Error(`Edit ${v} not served`);
-      }
-    }
-    const perEdit = ((rssMiB(server.pid) - beforeEdits) * 1024) / edits;
     return {
       idle: oursIdle,
       bareIdle,
       sessions,
       upload: { status: upload, cost: uploadCost },
-      perEditKiB: perEdit,
+      perEditKiB: await editCost(),
     };
   } finally {
     await server.stop();
+  }
+}
+
+/** RSS growth per page edit, scriptserver and a bare import(), in KiB. */
+async function editCost(): Promise<{ ours: number; bare: number }> {
+  const root = await Deno.realPath(
+    await Deno.makeTempDir({ prefix: "edits_" }),
+  );
+  try {
+    const ours = await measureServer(root);
+    const bare = await measureReference(root);
+    return { ours: ours / 1024, bare: bare / 1024 };
+  } finally {
+    await Deno.remove(root, { recursive: true });
   }
 }
 
@@ -660,9 +664,13 @@ ${table(results)}
 | 100 MiB upload, refused by the 10 MiB limit | answered ${memory.upload.status}, +${
       fmt(memory.upload.cost, 1)
     } MiB | | a few MiB: ${memory.upload.cost <= 5 ? "✅" : "❌"} |
-| RSS per page edit (~2 KB page, 200 edits) | ${
-      fmt(memory.perEditKiB, 1)
-    } KiB | | reported |
+| RSS per page edit (~2 KB page, 300 edits) | ${
+      fmt(memory.perEditKiB.ours, 1)
+    } KiB | ${
+      fmt(memory.perEditKiB.bare, 1)
+    } KiB (a bare \`import()\` of each version) | reported (${
+      fmt(memory.perEditKiB.ours / memory.perEditKiB.bare, 2)
+    }×) |
 | start-up to first response (median of 5) | ${
       fmt(median(startups.ours), 0)
     } ms | ${fmt(median(startups.bare), 0)} ms (bare) | ≤ 60 ms: ${
