@@ -35,7 +35,6 @@ import { createTemplates } from "./template_handler.ts";
 import {
   checkHost,
   decodeUrlPath,
-  parseQuery,
   parseRequestUrl,
   splitRequestUrl,
 } from "./url_path.ts";
@@ -187,7 +186,7 @@ class RequestTarget implements Target {
   }
 
   get query(): URLSearchParams {
-    return this.#query ??= parseQuery(this.#search);
+    return this.#query ??= new URLSearchParams(this.#search);
   }
 }
 

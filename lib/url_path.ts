@@ -131,38 +131,3 @@ export function decodeUrlPath(pathname: string): UrlPath {
   }
   return { segments, trailingSlash: pathname.endsWith("/") };
 }
-
-/**
- * Parses a query string ("?a=1&b=x", or without the "?") into
- * URLSearchParams. The common case stays in JavaScript (URLSearchParams'
- * own string parser is a call into the runtime, a measurable share of a
- * fast response); anything unusual (a malformed escape, bytes that are not
- * UTF-8) goes to the native parser, so the result is always the same.
- */
-export function parseQuery(search: string): URLSearchParams {
-  const params = new URLSearchParams();
-  const text = search.startsWith("?") ? search.slice(1) : search;
-  if (text === "") return params;
-  for (const pair of text.split("&")) {
-    if (pair === "") continue;
-    const eq = pair.indexOf("=");
-    const name = decodeQueryPart(eq === -1 ? pair : pair.slice(0, eq));
-    const value = decodeQueryPart(eq === -1 ? "" : pair.slice(eq + 1));
-    if (name === undefined || value === undefined) {
-      return new URLSearchParams(text);
-    }
-    params.append(name, value);
-  }
-  return params;
-}
-
-/** Form-urlencoded decoding; `undefined` for what only the native parser handles. */
-function decodeQueryPart(part: string): string | undefined {
-  const spaced = part.includes("+") ? part.replaceAll("+", " ") : part;
-  if (!spaced.includes("%")) return spaced;
-  try {
-    return decodeURIComponent(spaced);
-  } catch {
-    return undefined;
-  }
-}

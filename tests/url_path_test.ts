@@ -3,7 +3,6 @@ import { HttpError } from "../lib/http_error.ts";
 import {
   decodeUrlPath,
   isHiddenPath,
-  parseQuery,
   parseRequestUrl,
 } from "../lib/url_path.ts";
 
@@ -169,32 +168,4 @@ Deno.test("parseRequestUrl() normalises dot segments as browsers do", () => {
       .pathname,
     "/b",
   );
-});
-
-Deno.test("parseQuery() gives what URLSearchParams gives, for every kind of query", () => {
-  for (
-    const query of [
-      "",
-      "?",
-      "?name=world",
-      "name=world",
-      "?a=1&a=2&b=&c",
-      "?q=hello+world&x=%E2%9C%93&y=a%2Bb",
-      "?%3Cscript%3E=%22x%22",
-      "?&&a=1&&",
-      "?a==b=c",
-      "?bad=%zz&ok=1",
-      "?half=%E2%9C",
-      "?lone=%ED%A0%80",
-      "?pct=100%",
-      "?__proto__=x&constructor=y",
-      "?sp%20ace=%20",
-    ]
-  ) {
-    assertEquals(
-      [...parseQuery(query)],
-      [...new URLSearchParams(query)],
-      query,
-    );
-  }
 });
