@@ -125,13 +125,18 @@ export function parseTemplate(
   return { name, path, parts };
 }
 
-/** Values for a template: a Map, or a record of own properties. */
+/**
+ * Values for a template: a Map, a record of own properties, or the
+ * parameters of a query string (the first value of each).
+ */
 export type TemplateValues =
   | ReadonlyMap<string, unknown>
+  | URLSearchParams
   | Readonly<Record<string, unknown>>;
 
 function lookUp(values: TemplateValues, name: string): unknown {
   if (values instanceof Map) return values.get(name);
+  if (values instanceof URLSearchParams) return values.get(name) ?? undefined;
   // Own properties only: "constructor" or "__proto__" must not find
   // Object.prototype's.
   const record = values as Readonly<Record<string, unknown>>;

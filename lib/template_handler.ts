@@ -113,13 +113,14 @@ export function createTemplates(options: TemplatesOptions): Templates {
           headers: { allow: TEMPLATE_METHODS },
         });
       }
-      // The first value of each query parameter, then of each form field.
-      const values = new Map<string, string>();
-      for (const [name, value] of target.query) {
-        if (!values.has(name)) values.set(name, value);
-      }
-      if (method !== "POST") return respond(target.file, values);
+      // The first value of each query parameter, looked up in place.
+      if (method !== "POST") return respond(target.file, target.query);
+      // For a POSTed form, the first value of each field wins over the query.
       return parseForm(limitBody(request, maxBody)).then((form) => {
+        const values = new Map<string, string>();
+        for (const [name, value] of target.query) {
+          if (!values.has(name)) values.set(name, value);
+        }
         const fromForm = new Set<string>();
         for (const [name, value] of form) {
           if (typeof value !== "string" || fromForm.has(name)) continue;

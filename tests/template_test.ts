@@ -127,3 +127,18 @@ Deno.test("parseTemplate() counts lines across CRLF and placeholders", () => {
   );
   assertEquals(lines, [1, 2, 4]);
 });
+
+Deno.test("renderTemplate() takes query parameters, the first value of each", () => {
+  assertEquals(
+    renderTemplate(
+      parseTemplate("$a-$b", "t"),
+      new URLSearchParams("a=1&a=2&b=%3Cx%3E"),
+    ),
+    "1-&lt;x&gt;",
+  );
+  assertThrows(
+    () => renderTemplate(parseTemplate("$c", "t"), new URLSearchParams("a=1")),
+    TemplateError,
+    "$c",
+  );
+});
