@@ -475,7 +475,7 @@ function table(results: Result[]): string {
 }
 
 function chart(results: Result[]): string {
-  const width = 640;
+  const width = 720;
   const row = 46;
   const left = 190;
   const scale = (width - left - 60) / 1.2;
@@ -500,11 +500,11 @@ function chart(results: Result[]): string {
   const one = left + scale;
   return `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" font-family="system-ui,sans-serif" font-size="13">
 <rect width="100%" height="100%" fill="#fff"/>
-<text x="16" y="24" font-size="15" font-weight="600">scriptserver req/s as a share of a bare Deno.serve answering the same bytes</text>
+<text x="16" y="24" font-size="14" font-weight="600">scriptserver's requests/s as a share of a bare Deno.serve sending the same response</text>
 <line x1="${one}" x2="${one}" y1="34" y2="${height - 24}" stroke="#888"/>
-<text x="${one}" y="${
+<text x="${left}" y="${
     height - 8
-  }" text-anchor="middle" fill="#555">1.0 = Deno's own limit; dashes: targets</text>
+  }" fill="#555">1.0× (grey line): Deno's own limit for that response. Dashes: targets.</text>
 ${bars}
 </svg>
 `;
