@@ -10,27 +10,12 @@
  */
 import { fromFileUrl } from "@std/path";
 import { pageSource } from "./_page_source.ts";
+import { freePort, rssOf, serverCommand } from "./_common.ts";
 
 const EDITS = import.meta.main ? Number(Deno.args[0] ?? 300) : 300;
-const MAIN: string = fromFileUrl(new URL("../main.ts", import.meta.url));
 const REFERENCE: string = fromFileUrl(
   new URL("./_import_versions.ts", import.meta.url),
 );
-
-/** Resident set size of a process, in bytes (Linux). */
-export function rssOf(pid: number): number {
-  const status = Deno.readTextFileSync(`/proc/${pid}/status`);
-  const kib = /VmRSS:\s+(\d+) kB/.exec(status)?.[1];
-  if (kib === undefined) throw new Error(`No VmRSS for process ${pid}`);
-  return Number(kib) * 1024;
-}
-
-function freePort(): number {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const { port } = listener.addr as Deno.NetAddr;
-  listener.close();
-  return port;
-}
 
 async function waitUntilUp(url: string): Promise<void> {
   for (let i = 0; i < 200; i++) {
@@ -49,18 +34,9 @@ export async function measureServer(root: string): Promise<number> {
   const page = `${root}/page.ts`;
   await Deno.writeTextFile(page, pageSource(-1));
   const port = freePort();
-  const server = new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "--no-prompt",
-      `--allow-net=127.0.0.1:${port}`,
-      `--allow-read=${root}`,
-      MAIN,
-      root,
-      "--port",
-      String(port),
-      "--quiet",
-    ],
+  const [command, ...args] = serverCommand(root, port);
+  const server = new Deno.Command(command!, {
+    args,
     stdout: "null",
     stderr: "inherit",
   }).spawn();

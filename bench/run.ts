@@ -18,9 +18,9 @@ import { dirname, fromFileUrl, join } from "@std/path";
 import { parseArgs } from "@std/cli/parse-args";
 import { pageSource } from "./_page_source.ts";
 import { measureReference, measureServer } from "./page_edits.ts";
+import { freePort, rssOf, serverCommand } from "./_common.ts";
 
 const HERE: string = dirname(fromFileUrl(import.meta.url));
-const MAIN: string = join(HERE, "..", "main.ts");
 const BARE: string = join(HERE, "_bare.ts");
 const args = parseArgs(Deno.args, { string: ["rounds", "seconds"] }) as {
   rounds?: string;
@@ -66,13 +66,6 @@ const PINNED = which("taskset");
 
 function pinned(core: number, command: string[]): string[] {
   return PINNED ? ["taskset", "-c", String(core), ...command] : command;
-}
-
-function freePort(): number {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const { port } = listener.addr as Deno.NetAddr;
-  listener.close();
-  return port;
 }
 
 // ---------------------------------------------------------------- processes
@@ -131,20 +124,7 @@ async function spawn(
 function ourServer(root: string, port: number, extra: string[] = []) {
   return spawn(
     "scriptserver",
-    pinned(0, [
-      Deno.execPath(),
-      "run",
-      "--no-prompt",
-      `--allow-net=127.0.0.1:${port}`,
-      `--allow-read=${root}`,
-      MAIN,
-      root,
-      "--port",
-      String(port),
-      "--quiet",
-      "--prod",
-      ...extra,
-    ]),
+    pinned(0, serverCommand(root, port, ["--prod", ...extra])),
     port,
   );
 }
@@ -221,8 +201,7 @@ function cpuSeconds(pid: number): number {
 
 /** Resident set size of a process, in MiB. */
 function rssMiB(pid: number): number {
-  const status = Deno.readTextFileSync(`/proc/${pid}/status`);
-  return Number(/VmRSS:\s+(\d+) kB/.exec(status)?.[1] ?? NaN) / 1024;
+  return rssOf(pid) / 1024 / 1024;
 }
 
 interface Run {
@@ -364,19 +343,12 @@ async function makeSite(): Promise<string> {
   return root;
 }
 
-async function fetchBody(port: number, path: string): Promise<Uint8Array> {
-  return new Uint8Array(
-    await (await fetch(`http://127.0.0.1:${port}${path}`)).arrayBuffer(),
-  );
-}
-
 // ---------------------------------------------------------------- memory
 
 async function memoryFigures(root: string, oursIdle: number, bareIdle: number) {
   const port = freePort();
   const server = await ourServer(root, port);
   try {
-    const base = `http://127.0.0.1:${port}`;
     // A 100 MiB upload, refused by the default 10 MiB limit.
     const beforeUpload = rssMiB(server.pid);
     const upload = await uploadOf(port, 100 * 1024 * 1024);
@@ -607,18 +579,7 @@ if (import.meta.main) {
       const port = freePort();
       const o = await spawn(
         "ours",
-        [
-          Deno.execPath(),
-          "run",
-          "--no-prompt",
-          `--allow-net=127.0.0.1:${port}`,
-          `--allow-read=${root}`,
-          MAIN,
-          root,
-          "--port",
-          String(port),
-          "--quiet",
-        ],
+        serverCommand(root, port),
         port,
         "/hello.ts?name=world",
       );
