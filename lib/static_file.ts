@@ -75,6 +75,8 @@ interface FileFacts {
   etag: string;
   lastModified: string | undefined;
   type: string;
+  /** The headers of a plain 200 (a Response copies them, so one object serves all). */
+  headers: Readonly<Record<string, string>>;
 }
 
 /**
@@ -87,27 +89,20 @@ const facts = new WeakMap<FileInfo, FileFacts>();
 function factsOf(file: FileInfo): FileFacts {
   let known = facts.get(file);
   if (known === undefined) {
-    known = {
-      etag: fileEtag(file),
-      lastModified: file.mtime?.toUTCString(),
-      type: contentType(extname(file.path)) ?? "application/octet-stream",
+    const etag = fileEtag(file);
+    const lastModified = file.mtime?.toUTCString();
+    const type = contentType(extname(file.path)) ?? "application/octet-stream";
+    const headers: Record<string, string> = {
+      "content-type": type,
+      "accept-ranges": "bytes",
+      etag,
+      "x-content-type-options": "nosniff",
     };
+    if (lastModified !== undefined) headers["last-modified"] = lastModified;
+    known = { etag, lastModified, type, headers: Object.freeze(headers) };
     facts.set(file, known);
   }
   return known;
-}
-
-function headersOf(known: FileFacts): Record<string, string> {
-  const headers: Record<string, string> = {
-    "content-type": known.type,
-    "accept-ranges": "bytes",
-    etag: known.etag,
-    "x-content-type-options": "nosniff",
-  };
-  if (known.lastModified !== undefined) {
-    headers["last-modified"] = known.lastModified;
-  }
-  return headers;
 }
 
 /**
@@ -138,14 +133,15 @@ export function serveFile(
   ) {
     const cached = files.cachedBody?.(file);
     if (cached !== undefined) {
-      return new Response(cached, { headers: headersOf(known) });
+      return new Response(cached, { headers: known.headers });
     }
     return files.body(file).then((body) => {
-      const headers = headersOf(known);
-      if (typeof body !== "string" && !(body instanceof Uint8Array)) {
-        headers["content-length"] = String(file.size);
-      }
-      return new Response(body, { headers });
+      const inMemory = typeof body === "string" || body instanceof Uint8Array;
+      return new Response(body, {
+        headers: inMemory
+          ? known.headers
+          : { ...known.headers, "content-length": String(file.size) },
+      });
     });
   }
   return serveConditional(request, file, files, known, rangeHeader);
@@ -164,7 +160,7 @@ async function serveConditional(
   const inm = requestHeaders.get("if-none-match");
   const ims = requestHeaders.get("if-modified-since");
 
-  const headers = new Headers(headersOf(known));
+  const headers = new Headers(known.headers);
   // RFC 9110 §13.2.2: If-None-Match first; If-Modified-Since only without it.
   if (
     inm !== null
