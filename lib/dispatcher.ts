@@ -6,7 +6,7 @@
  */
 import { DEFAULT_MAX_BODY } from "./body.ts";
 import { renderErrorDetail } from "./error_detail.ts";
-import { errorPage } from "./error_page.ts";
+import { errorPage, htmlOf } from "./error_page.ts";
 import { BoundedMap } from "./bounded_map.ts";
 import { createCachedFiles } from "./file_cache.ts";
 import {
@@ -116,7 +116,8 @@ const NOT_FOUND = "There is nothing at this address.";
 /** Security headers on everything the server itself makes. */
 const NOSNIFF = { "x-content-type-options": "nosniff" };
 
-const LISTING_HEADERS = {
+/** Headers of the HTML the server makes itself (listings, error pages). */
+const HTML_HEADERS = {
   "content-type": "text/html; charset=utf-8",
   ...NOSNIFF,
 };
@@ -358,7 +359,12 @@ export function createHandler(options: HandlerOptions): ClosableHandler {
   ): Response | Promise<Response> {
     switch (found.kind) {
       case "missing":
-        throw new HttpError(404, NOT_FOUND);
+        // Answered, not thrown: an Error's stack trace would make requests
+        // for missing paths the most expensive kind.
+        return new Response(htmlOf(404, { message: NOT_FOUND }), {
+          status: 404,
+          headers: HTML_HEADERS,
+        });
       case "slash":
         // Relative, so it never starts with "//" (an open redirect) and
         // works behind any prefix; the name is encoded, so a directory
@@ -377,11 +383,11 @@ export function createHandler(options: HandlerOptions): ClosableHandler {
           });
         }
         if (found.html !== undefined) {
-          return new Response(found.html, { headers: LISTING_HEADERS });
+          return new Response(found.html, { headers: HTML_HEADERS });
         }
         return files.list(found.directory).then((entries) => {
           found.html = renderListing(found.displayPath, entries);
-          return new Response(found.html, { headers: LISTING_HEADERS });
+          return new Response(found.html, { headers: HTML_HEADERS });
         });
       }
       case "file":
@@ -398,7 +404,8 @@ export function createHandler(options: HandlerOptions): ClosableHandler {
     return Deno.readTextFile(path);
   }
 
-  async function toResponse(error: unknown): Promise<Response> {
+  /** The response for an error; only a development 500 needs to wait. */
+  function toResponse(error: unknown): Response | Promise<Response> {
     if (error instanceof HttpError) {
       const headers = new Headers(error.headers);
       for (const [name, value] of Object.entries(NOSNIFF)) {
@@ -416,13 +423,12 @@ export function createHandler(options: HandlerOptions): ClosableHandler {
     }
     const id = crypto.randomUUID().slice(0, 8);
     onError(error, id);
-    return errorPage(500, {
-      message: `The server failed to answer this request (error id ${id}).`,
-      headers: NOSNIFF,
-      ...(prod ? {} : {
-        detailHtml: await renderErrorDetail(error, files.root, readSource),
-      }),
-    });
+    const message =
+      `The server failed to answer this request (error id ${id}).`;
+    if (prod) return errorPage(500, { message, headers: NOSNIFF });
+    return renderErrorDetail(error, files.root, readSource).then((detailHtml) =>
+      errorPage(500, { message, headers: NOSNIFF, detailHtml })
+    );
   }
 
   /** Last touches on every response: unread bodies, HEAD. */
@@ -443,8 +449,11 @@ export function createHandler(options: HandlerOptions): ClosableHandler {
     return response;
   }
 
-  async function failed(request: Request, error: unknown): Promise<Response> {
-    return finish(request, await toResponse(error));
+  function failed(request: Request, error: unknown): Promise<Response> {
+    const response = toResponse(error);
+    return response instanceof Promise
+      ? response.then((ready) => finish(request, ready))
+      : Promise.resolve(finish(request, response));
   }
 
   function handle(request: Request, info?: ConnectionInfo): Promise<Response> {

@@ -6,6 +6,7 @@
  */
 import { escapeHtml, STATUS_TEXT } from "./_std.ts";
 import { DETAIL_STYLE } from "./error_detail.ts";
+import { BoundedMap } from "./bounded_map.ts";
 import { renderDocument } from "./html.ts";
 
 const STYLE =
@@ -43,5 +44,23 @@ export function errorPage(
 ): Response {
   const headers = new Headers(options.headers);
   headers.set("content-type", "text/html; charset=utf-8");
-  return new Response(renderErrorPage(status, options), { status, headers });
+  return new Response(htmlOf(status, options), { status, headers });
+}
+
+/**
+ * Pages without details, by status and message: a flood of requests for
+ * missing paths should cost no more than serving real ones.
+ */
+const rendered = new BoundedMap<string, string>(100);
+
+/** The HTML of an error page without details, rendered once per status and message. */
+export function htmlOf(status: number, options: ErrorPageOptions): string {
+  if (options.detailHtml !== undefined) return renderErrorPage(status, options);
+  const key = `${status} ${options.message}`;
+  let html = rendered.get(key);
+  if (html === undefined) {
+    html = renderErrorPage(status, options);
+    rendered.set(key, html);
+  }
+  return html;
 }
