@@ -4,9 +4,13 @@
  * as scriptserver's response for the workload. A text body is sent as a
  * string (Deno's fastest body), anything else as bytes.
  *
- * Usage: deno run --allow-net --allow-read bare.ts PORT BODY_FILE HEADERS_JSON
+ * With "reads" as the fourth argument it also reads the Host header and the
+ * URL of each request, as any server must before it can route safely: the
+ * floor for a real server.
+ *
+ * Usage: deno run --allow-net --allow-read bare.ts PORT BODY_FILE HEADERS_JSON [reads]
  */
-const [port = "8000", file = "", headersFile = ""] = Deno.args;
+const [port = "8000", file = "", headersFile = "", mode = ""] = Deno.args;
 const bytes = Deno.readFileSync(file);
 const headers: Record<string, string> = JSON.parse(
   Deno.readTextFileSync(headersFile),
@@ -17,7 +21,14 @@ try {
 } catch {
   // Not text: keep the bytes.
 }
-Deno.serve(
-  { hostname: "127.0.0.1", port: Number(port), onListen() {} },
-  () => new Response(body, { headers }),
-);
+const options = { hostname: "127.0.0.1", port: Number(port), onListen() {} };
+if (mode === "reads") {
+  Deno.serve(options, (request) => {
+    if (request.headers.get("host") === null || request.url === "") {
+      return new Response(null, { status: 400 });
+    }
+    return new Response(body, { headers });
+  });
+} else {
+  Deno.serve(options, () => new Response(body, { headers }));
+}

@@ -129,7 +129,10 @@ function ourServer(root: string, port: number, extra: string[] = []) {
   );
 }
 
-function bareServer(reference: { body: string; headers: string }) {
+function bareServer(
+  reference: { body: string; headers: string },
+  mode: "" | "reads" = "",
+) {
   const port = freePort();
   return spawn(
     "bare Deno.serve",
@@ -142,6 +145,7 @@ function bareServer(reference: { body: string; headers: string }) {
       String(port),
       reference.body,
       reference.headers,
+      mode,
     ]),
     port,
   );
@@ -263,23 +267,31 @@ interface Result {
   target: number;
   ours: Run;
   bare: Run;
+  /** The bare server that also reads the Host header and the URL. */
+  reads?: Run;
   nginx?: Run;
 }
 
 async function compare(
   workload: string,
   target: number,
-  servers: { ours: Server; bare: Server; nginx?: Server },
+  servers: { ours: Server; bare: Server; reads?: Server; nginx?: Server },
   oursPath: string,
   nginxPath?: string,
 ): Promise<Result> {
-  const runs: Record<string, Run[]> = { ours: [], bare: [], nginx: [] };
+  const runs: Record<string, Run[]> = {
+    ours: [],
+    bare: [],
+    reads: [],
+    nginx: [],
+  };
   // Warm up, then interleave the rounds.
   await load(servers.ours, oursPath);
   await load(servers.bare, "/");
   for (let round = 0; round < ROUNDS; round++) {
     runs.bare!.push(await load(servers.bare, "/"));
     runs.ours!.push(await load(servers.ours, oursPath));
+    if (servers.reads) runs.reads!.push(await load(servers.reads, "/"));
     if (servers.nginx && nginxPath) {
       runs.nginx!.push(await load(servers.nginx, nginxPath));
     }
@@ -295,6 +307,7 @@ async function compare(
     ours: summarize(runs.ours!),
     bare: summarize(runs.bare!),
     ...(runs.nginx!.length ? { nginx: summarize(runs.nginx!) } : {}),
+    ...(runs.reads!.length ? { reads: summarize(runs.reads!) } : {}),
   };
   console.log(
     `${workload}: ${result.ours.rps.toFixed(0)} req/s vs ${
@@ -437,11 +450,17 @@ function table(results: Result[]): string {
       fmt(r.ours.p99ms, 2)
     } | ${fmt(r.bare.p99ms, 2)} | ${fmt(r.ours.cpuUs, 1)} | ${
       fmt(r.bare.cpuUs, 1)
+    } | ${
+      r.reads
+        ? `${fmt(r.reads.rps)} (${fmt(r.reads.rps / r.bare.rps, 2)}×; ours: ${
+          fmt(r.ours.rps / r.reads.rps, 2)
+        }× of it)`
+        : "–"
     } | ${r.nginx ? fmt(r.nginx.rps) : "–"} |`;
   });
   return [
-    "| workload | scriptserver req/s | bare Deno.serve req/s | ratio | p99 ms | bare p99 ms | CPU µs/req | bare CPU µs/req | nginx req/s |",
-    "|---|---|---|---|---|---|---|---|---|",
+    "| workload | scriptserver req/s | bare Deno.serve req/s | ratio | p99 ms | bare p99 ms | CPU µs/req | bare CPU µs/req | bare that reads Host and URL, req/s | nginx req/s |",
+    "|---|---|---|---|---|---|---|---|---|---|",
     ...rows,
   ].join("\n");
 }
@@ -519,17 +538,18 @@ if (import.meta.main) {
     };
     const helloReference = await reference("hello", "/hello.ts?name=world");
     const hello = await bareServer(helloReference);
+    const helloReads = await bareServer(helloReference, "reads");
     const bareIdle = rssMiB(hello.pid);
     const small = await bareServer(await reference("4k", "/4k.txt"));
     const listing = await bareServer(await reference("list", "/list/"));
     const big = await bareServer(await reference("1m", "/1m.bin"));
-    started.push(hello, small, listing, big);
+    started.push(hello, helloReads, small, listing, big);
 
     results.push(
       await compare(
         "hello.ts page",
         0.85,
-        { ours, bare: hello },
+        { ours, bare: hello, reads: helloReads },
         "/hello.ts?name=world",
       ),
     );
@@ -537,7 +557,7 @@ if (import.meta.main) {
       await compare(
         "hello.tpl template",
         0.85,
-        { ours, bare: hello },
+        { ours, bare: hello, reads: helloReads },
         "/hello.tpl?name=world",
       ),
     );
@@ -611,7 +631,9 @@ Measured by \`deno task bench\` on ${
 each workload is a bare \`Deno.serve\` answering from memory with exactly the status, headers and body scriptserver
 sends for it: Deno's own limit for that response. (Deno sends a response with a single Content-Type header on a
 faster native path than one with more headers; static files carry ETag, Last-Modified, Accept-Ranges and nosniff, and
-so does their reference.) scriptserver runs with \`--prod --quiet\` under its minimal permissions.
+so does their reference.) For the small pages a second reference, the same bare server that also reads each
+request's Host header and URL (as any server must before it can route safely), shows the floor for a real server.
+scriptserver runs with \`--prod --quiet\` under its minimal permissions.
 
 ![ratios](results.svg)
 
