@@ -7,12 +7,22 @@
 import { SEPARATOR, toFileUrl } from "./_std.ts";
 import { limitBody, parseForm } from "./body.ts";
 import type { FileInfo, SiteFiles } from "./files.ts";
-import { isHttps, newSession, openSession } from "./session.ts";
+import {
+  isHttps,
+  newSession,
+  openSession,
+  type OpenSessionOptions,
+  type RequestSession,
+} from "./session.ts";
 import type { SessionStore } from "./session_store.ts";
 import { createSourceCache } from "./source_cache.ts";
 import type { TemplateValues } from "./template.ts";
 import { HttpError } from "./http_error.ts";
-import { createContext, type PageContext } from "./page_context.ts";
+import {
+  type ContextServices,
+  createContext,
+  type PageContext,
+} from "./page_context.ts";
 import { mergeHeaders, toResponse } from "./page_response.ts";
 import type { FileHandler, Target } from "./registry.ts";
 
@@ -83,7 +93,12 @@ export function pageName(root: string, path: string): string {
  * process.
  */
 export function createModuleRunner(options: ModuleRunnerOptions): PageRunner {
-  const { files, maxBody, sessions, render, trustProxy } = options;
+  const { files, maxBody } = options;
+  const shared: Shared = {
+    sessions: options.sessions,
+    render: options.render,
+    trustProxy: options.trustProxy,
+  };
   const root = files.root;
   /** How many times each path was imported. */
   const imports = new Map<string, number>();
@@ -145,40 +160,32 @@ export function createModuleRunner(options: ModuleRunnerOptions): PageRunner {
 
   return {
     async run(request, target) {
-      const limited = mayHaveBody(request)
-        ? limitBody(request, maxBody)
-        : request;
+      const bodied = mayHaveBody(request);
+      const limited = bodied ? limitBody(request, maxBody) : request;
       // On the hot path nothing below waits: a loaded page is a function,
       // and a page that returns a value (not a promise) is not awaited.
       let loaded = load(target.file);
       if (loaded instanceof Promise) loaded = await loaded;
       const page = loaded.ready ?? await loaded.promise;
-      let form = limited !== request || limited.body !== null
-        ? await parseForm(limited)
-        : undefined;
-      let headers: Headers | undefined;
-      const responseHeaders = () => headers ??= new Headers();
-      const sessionOptions = () => ({
-        store: sessions,
-        responseHeaders: responseHeaders(),
-        secure: isHttps(limited, trustProxy),
-      });
+      const state = new PageRequest(limited, target, shared);
+      if (bodied && limited.body !== null) {
+        state.parsedForm = await parseForm(limited);
+      }
       // Only a request with cookies can name a session to look up.
-      let session = limited.headers.has("cookie")
-        ? await openSession(limited, sessionOptions())
-        : undefined;
-      const context = createContext(limited, target, {
-        form: () => form ??= new FormData(),
-        responseHeaders,
-        session: () => session ??= newSession(sessionOptions()),
-        render: (path, values) => render(target.file, path, values),
-      });
+      if (limited.headers.has("cookie")) {
+        state.openedSession = await openSession(
+          limited,
+          state.sessionOptions(),
+        );
+      }
+      const context = createContext(limited, target, state);
       let value: unknown;
       try {
         value = page(context);
         if (value instanceof Promise) value = await value;
       } catch (error) {
-        if (session !== undefined) await session.commit();
+        if (state.openedSession) await state.openedSession.commit();
+        const headers = state.headers;
         if (error instanceof Response) {
           return headers === undefined ? error : mergeHeaders(error, headers);
         }
@@ -186,15 +193,69 @@ export function createModuleRunner(options: ModuleRunnerOptions): PageRunner {
         const name = pageName(root, target.file.path);
         throw new PageError(name, `Page "${name}" failed`, error);
       }
-      if (session !== undefined) await session.commit();
+      if (state.openedSession) await state.openedSession.commit();
       try {
-        return toResponse(value, headers, target.scriptName.slice(1));
+        return toResponse(value, state.headers, target.scriptName.slice(1));
       } catch (error) {
         const name = pageName(root, target.file.path);
         throw new PageError(name, (error as Error).message, error);
       }
     },
   };
+}
+
+/** What every request's {@linkcode PageRequest} shares. */
+interface Shared {
+  sessions: SessionStore;
+  render: ModuleRunnerOptions["render"];
+  trustProxy: boolean;
+}
+
+/**
+ * One page request's state: the services its context needs, each made on
+ * first use. A class with prototype methods rather than closures made per
+ * request, which cost the hot path.
+ */
+class PageRequest implements ContextServices {
+  readonly #request: Request;
+  readonly #target: Target;
+  readonly #shared: Shared;
+  /** The parsed form of a request with a body. */
+  parsedForm: FormData | undefined;
+  /** Response headers, once a page or the session asked for them. */
+  headers: Headers | undefined;
+  /** The session, once looked up or started. */
+  openedSession: RequestSession | undefined;
+
+  constructor(request: Request, target: Target, shared: Shared) {
+    this.#request = request;
+    this.#target = target;
+    this.#shared = shared;
+  }
+
+  form(): FormData {
+    return this.parsedForm ??= new FormData();
+  }
+
+  responseHeaders(): Headers {
+    return this.headers ??= new Headers();
+  }
+
+  sessionOptions(): OpenSessionOptions {
+    return {
+      store: this.#shared.sessions,
+      responseHeaders: this.responseHeaders(),
+      secure: isHttps(this.#request, this.#shared.trustProxy),
+    };
+  }
+
+  session(): RequestSession {
+    return this.openedSession ??= newSession(this.sessionOptions());
+  }
+
+  render(path: string, values: TemplateValues): Promise<Response> {
+    return this.#shared.render(this.#target.file, path, values);
+  }
 }
 
 /** The registry entries that send page modules to `runner`. */

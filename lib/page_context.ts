@@ -187,22 +187,35 @@ class Context implements PageContext {
     return this.#services.session().data;
   }
 
-  // Methods are own functions, not prototype methods, so that a page can
-  // destructure them: `const { redirect, render } = ctx`.
-  readonly redirect = (location: string, status?: RedirectStatus): Response =>
-    redirectResponse(location, this.#target.url, status);
+  // Methods are getters that hand out functions bound to this context, so
+  // that a page can destructure them (`const { redirect, render } = ctx`);
+  // each function is made only when a page asks for it.
+  #redirect?: PageContext["redirect"];
+  get redirect(): PageContext["redirect"] {
+    return this.#redirect ??= (location, status) =>
+      redirectResponse(location, this.#target.url, status);
+  }
 
-  readonly regenerateSession = (): Promise<void> =>
-    this.#services.session().regenerate();
+  #regenerateSession?: PageContext["regenerateSession"];
+  get regenerateSession(): PageContext["regenerateSession"] {
+    return this.#regenerateSession ??= () =>
+      this.#services.session().regenerate();
+  }
 
-  readonly endSession = (): Promise<void> => this.#services.session().end();
+  #endSession?: PageContext["endSession"];
+  get endSession(): PageContext["endSession"] {
+    return this.#endSession ??= () => this.#services.session().end();
+  }
 
-  readonly render = (
-    path: string,
-    values: TemplateValues = {},
-  ): Promise<Response> => this.#services.render(path, values);
+  #render?: PageContext["render"];
+  get render(): PageContext["render"] {
+    return this.#render ??= (path, values = {}) =>
+      this.#services.render(path, values);
+  }
 
-  readonly html = (markup: string): SafeHtml => html(markup);
+  get html(): PageContext["html"] {
+    return html;
+  }
 }
 
 /** Builds a page's context. */
