@@ -113,13 +113,10 @@ const INDEX_NAMES = [
 
 const NOT_FOUND = "There is nothing at this address.";
 
-/** Security headers on everything the server itself makes. */
-const NOSNIFF = { "x-content-type-options": "nosniff" };
-
 /** Headers of the HTML the server makes itself (listings, error pages). */
 const HTML_HEADERS = {
   "content-type": "text/html; charset=utf-8",
-  ...NOSNIFF,
+  "x-content-type-options": "nosniff",
 };
 
 /** The most URL paths whose routes are remembered. */
@@ -407,27 +404,26 @@ export function createHandler(options: HandlerOptions): ClosableHandler {
   /** The response for an error; only a development 500 needs to wait. */
   function toResponse(error: unknown): Response | Promise<Response> {
     if (error instanceof HttpError) {
-      const headers = new Headers(error.headers);
-      for (const [name, value] of Object.entries(NOSNIFF)) {
-        headers.set(name, value);
-      }
-      return errorPage(error.status, { message: error.message, headers });
+      return errorPage(error.status, {
+        message: error.message,
+        headers: error.headers,
+      });
     }
     if (error instanceof Deno.errors.NotFound) {
       // Deleted between look-up and read.
-      return errorPage(404, { message: NOT_FOUND, headers: NOSNIFF });
+      return errorPage(404, { message: NOT_FOUND });
     }
     if (error instanceof Deno.errors.PermissionDenied) {
       // The operating system, not Deno, refused to read it.
-      return errorPage(403, { message: "Forbidden", headers: NOSNIFF });
+      return errorPage(403, { message: "Forbidden" });
     }
     const id = crypto.randomUUID().slice(0, 8);
     onError(error, id);
     const message =
       `The server failed to answer this request (error id ${id}).`;
-    if (prod) return errorPage(500, { message, headers: NOSNIFF });
+    if (prod) return errorPage(500, { message });
     return renderErrorDetail(error, files.root, readSource).then((detailHtml) =>
-      errorPage(500, { message, headers: NOSNIFF, detailHtml })
+      errorPage(500, { message, detailHtml })
     );
   }
 

@@ -18,7 +18,7 @@ export interface ErrorPageOptions {
   message: string;
   /** Detail markup, already escaped (development mode only). */
   detailHtml?: string;
-  /** Headers the response carries besides `content-type`. */
+  /** Headers the response carries besides its type and `nosniff`. */
   headers?: HeadersInit;
 }
 
@@ -37,13 +37,14 @@ export function renderErrorPage(
   });
 }
 
-/** An HTML error response. */
+/** An HTML error response (with `X-Content-Type-Options: nosniff`). */
 export function errorPage(
   status: number,
   options: ErrorPageOptions,
 ): Response {
   const headers = new Headers(options.headers);
   headers.set("content-type", "text/html; charset=utf-8");
+  headers.set("x-content-type-options", "nosniff");
   return new Response(htmlOf(status, options), { status, headers });
 }
 

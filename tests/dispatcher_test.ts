@@ -246,3 +246,28 @@ Deno.test("createHandler({ pageRunner }) replaces how pages run", async () => {
   assertEquals(await response.text(), "from another runner");
   assertEquals(seen, ["GET /page.ts"]);
 });
+
+Deno.test("createHandler() error pages are HTML with nosniff, whatever the error", async () => {
+  await using dir = await site();
+  using handle = createHandler({ root: dir.path });
+  const notFound = await handle(new Request("http://x/nope"));
+  const notAllowed = await handle(
+    new Request("http://x/hello.txt", { method: "POST", body: "x" }),
+  );
+  using failing = createHandler({
+    root: "/nowhere",
+    files: failingFiles,
+    prod: true,
+    onError: () => {},
+  });
+  const failed = await failing(new Request("http://x/a"));
+  for (const response of [notFound, notAllowed, failed]) {
+    assertEquals(
+      response.headers.get("content-type"),
+      "text/html; charset=utf-8",
+    );
+    assertEquals(response.headers.get("x-content-type-options"), "nosniff");
+    await response.body?.cancel();
+  }
+  assertEquals(notAllowed.headers.get("allow"), "GET, HEAD");
+});
