@@ -14,10 +14,6 @@ import {
 import { createHandler, type Handler } from "./dispatcher.ts";
 import { logStrayErrors, withRequestLog } from "./log.ts";
 import type { RedisSessionStore } from "./redis_session_store.ts";
-import {
-  createMemorySessionStore,
-  type SessionStore,
-} from "./session_store.ts";
 import type { Site } from "./site.ts";
 
 /** The addresses the server connects to, for `--allow-net`. */
@@ -72,8 +68,6 @@ export function checkRoot(root: string): string | undefined {
 export interface App {
   /** The handler, with the access log unless `--quiet`. */
   handler: Handler;
-  /** Where sessions live. */
-  sessions: SessionStore;
   /** "memory", or the Redis URL (without password). */
   sessionsName: string;
   /** Waits (at most `ms`) for the session store; false if not reachable yet. */
@@ -104,29 +98,21 @@ export async function createApp(cli: CliOptions, site: Site): Promise<App> {
       ...(cli.sessionTtl === undefined ? {} : { ttl: cli.sessionTtl }),
     });
   }
-  const sessions = redis ?? createMemorySessionStore({
-    ...(cli.sessionTtl === undefined ? {} : { ttl: cli.sessionTtl }),
-    ...(cli.maxSessions === undefined ? {} : { max: cli.maxSessions }),
-  });
   const handler = createHandler({
     root,
     // The embedded site of a compiled binary never changes.
     fileChanges: site.embedded ? "never" : "watch",
     prod: cli.prod,
-    sessions,
     trustProxy: cli.trustProxy,
+    // Without Redis, createHandler keeps sessions in memory with these.
+    ...(redis === undefined ? {} : { sessions: redis }),
+    ...(cli.sessionTtl === undefined ? {} : { sessionTtl: cli.sessionTtl }),
+    ...(cli.maxSessions === undefined ? {} : { maxSessions: cli.maxSessions }),
     ...(cli.maxBody === undefined ? {} : { maxBody: cli.maxBody }),
   });
-  let sessionsName = "memory";
-  if (cli.sessions !== undefined) {
-    const url = new URL(cli.sessions);
-    url.password = "";
-    sessionsName = url.href;
-  }
   return {
     handler: cli.quiet ? handler : withRequestLog(handler, console.log),
-    sessions,
-    sessionsName,
+    sessionsName: redis?.name ?? "memory",
     ready: (ms) => redis?.ready(ms) ?? Promise.resolve(true),
     close() {
       handler.close();

@@ -39,6 +39,8 @@ export interface RedisSessionStoreOptions {
 
 /** A session store in Redis, with its connection. */
 export interface RedisSessionStore extends SessionStore {
+  /** The Redis URL without its password, for messages. */
+  readonly name: string;
   /** Resolves once connected, or after `ms` (false: not reachable yet). */
   ready(ms: number): Promise<boolean>;
   /** Closes the connection. */
@@ -114,6 +116,7 @@ export function createRedisSessionStore(
   const log = options.log ?? ((message) => console.error(message));
   const safeUrl = new URL(options.url);
   safeUrl.password = "";
+  const name = safeUrl.href;
 
   const client = createClient({
     url: options.url,
@@ -130,13 +133,13 @@ export function createRedisSessionStore(
     if (down) return;
     down = true;
     log(
-      `scriptserver: lost the session store at ${safeUrl.href} (${error.message}); pages that use sessions answer 503 until it is back`,
+      `scriptserver: lost the session store at ${name} (${error.message}); pages that use sessions answer 503 until it is back`,
     );
   });
   client.on("ready", () => {
     if (!down) return;
     down = false;
-    log(`scriptserver: the session store at ${safeUrl.href} is back`);
+    log(`scriptserver: the session store at ${name} is back`);
   });
   // The connection never keeps the process alive: a server stopping (a
   // signal, deno serve shutting its isolates down) must not wait for it.
@@ -165,6 +168,8 @@ export function createRedisSessionStore(
   }
 
   return {
+    name,
+
     ready(ms) {
       let timer: ReturnType<typeof setTimeout> | undefined;
       return Promise.race([

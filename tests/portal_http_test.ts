@@ -172,3 +172,55 @@ Deno.test("template errors in production show only an error id", async () => {
     assertEquals((await server.stop()).code, 0);
   }
 });
+
+async function logIn(base: string, user: string): Promise<string> {
+  const response = await fetch(new URL("/login.ts", base), {
+    method: "POST",
+    headers: { "content-type": "application/x-www-form-urlencoded" },
+    body: new URLSearchParams({ user }),
+    redirect: "manual",
+  });
+  await response.body?.cancel();
+  return sessionCookie(response)!;
+}
+
+async function home(base: string, cookie: string): Promise<string> {
+  return await (await fetch(base, { headers: { cookie } })).text();
+}
+
+Deno.test("--max-sessions evicts the least recently used session", async () => {
+  const server = await spawnServer({
+    root: SCRIPTS,
+    args: ["--max-sessions", "2", "--quiet"],
+  });
+  try {
+    const alice = await logIn(server.url, "alice");
+    const bob = await logIn(server.url, "bob");
+    assertStringIncludes(await home(server.url, alice), "User : alice");
+    const carol = await logIn(server.url, "carol");
+    // bob was used least recently: he goes, alice and carol stay.
+    assertStringIncludes(await home(server.url, bob), "Login</a>");
+    assertStringIncludes(await home(server.url, alice), "User : alice");
+    assertStringIncludes(await home(server.url, carol), "User : carol");
+  } finally {
+    assertEquals((await server.stop()).code, 0);
+  }
+});
+
+Deno.test("--session-ttl forgets a session left idle", async () => {
+  const server = await spawnServer({
+    root: SCRIPTS,
+    args: ["--session-ttl", "0.2s", "--quiet"],
+  });
+  try {
+    const alice = await logIn(server.url, "alice");
+    assertStringIncludes(await home(server.url, alice), "User : alice");
+    // Each request renews the idle timer, so the session is left alone for
+    // longer than the TTL (this waits for time itself, not for readiness).
+    await new Promise((resolve) => setTimeout(resolve, 600));
+    const page = await home(server.url, alice);
+    assertStringIncludes(page, "Login</a>");
+  } finally {
+    assertEquals((await server.stop()).code, 0);
+  }
+});
