@@ -76,7 +76,11 @@ export function createCachedFiles(
   const stats = new BoundedMap<string, FileInfo | null>(maxEntries);
   const lists = new BoundedMap<string, DirEntry[]>(maxEntries);
   const texts = new BoundedMap<string, string>(maxEntries);
-  const bodies = new Map<string, string | Uint8Array<ArrayBuffer>>();
+  /** Bodies in memory with their size in bytes, oldest first. */
+  const bodies = new Map<
+    string,
+    { body: string | Uint8Array<ArrayBuffer>; size: number }
+  >();
   let bodyBytes = 0;
 
   function clear(): void {
@@ -125,15 +129,22 @@ export function createCachedFiles(
     }
   }
 
-  /** Runs `load` and keeps its result only if nothing changed meanwhile. */
-  async function remember<V>(
+  /**
+   * The entry for `key`, or what `load` gives, kept only if nothing changed
+   * while it was read.
+   */
+  function through<K, V>(
+    map: Map<K, V>,
+    key: K,
     load: () => Promise<V>,
-    keep: (value: V) => void,
   ): Promise<V> {
     const before = generation();
-    const value = await load();
-    if (generation() === before) keep(value);
-    return value;
+    const hit = map.get(key);
+    if (hit !== undefined) return Promise.resolve(hit);
+    return load().then((value) => {
+      if (generation() === before) map.set(key, value);
+      return value;
+    });
   }
 
   function keepBody(
@@ -145,10 +156,10 @@ export function createCachedFiles(
     while (bodyBytes + size > maxBytes && bodies.size > 0) {
       const [oldest, old] = bodies.entries().next().value!;
       bodies.delete(oldest);
-      bodyBytes -= typeof old === "string" ? old.length : old.byteLength;
+      bodyBytes -= old.size;
     }
     if (bodyBytes + size > maxBytes) return;
-    bodies.set(path, body);
+    bodies.set(path, { body, size });
     bodyBytes += size;
   }
 
@@ -163,45 +174,31 @@ export function createCachedFiles(
     },
 
     stat(segments) {
-      const key = segments.join("/");
-      generation();
-      const hit = stats.get(key);
-      if (hit !== undefined) return Promise.resolve(hit ?? undefined);
-      return remember(
-        () => files.stat(segments),
-        (info) => stats.set(key, info ?? null),
-      );
+      // null stands for "nothing there", so misses are remembered too.
+      return through(
+        stats,
+        segments.join("/"),
+        async () => (await files.stat(segments)) ?? null,
+      ).then((info) => info ?? undefined);
     },
 
     list(directory) {
-      generation();
-      const hit = lists.get(directory.path);
-      if (hit !== undefined) return Promise.resolve(hit);
-      return remember(
-        () => files.list(directory),
-        (entries) => lists.set(directory.path, entries),
-      );
+      return through(lists, directory.path, () => files.list(directory));
     },
 
     readText(file) {
-      generation();
-      const hit = texts.get(file.path);
-      if (hit !== undefined) return Promise.resolve(hit);
-      return remember(
-        () => files.readText(file),
-        (text) => texts.set(file.path, text),
-      );
+      return through(texts, file.path, () => files.readText(file));
     },
 
     cachedBody(file) {
       generation();
-      return bodies.get(file.path);
+      return bodies.get(file.path)?.body;
     },
 
     async body(file) {
       generation();
       const hit = bodies.get(file.path);
-      if (hit !== undefined) return hit;
+      if (hit !== undefined) return hit.body;
       if (file.size > maxFileBytes) return await files.body(file);
       const before = generation();
       const bytes = new Uint8Array(

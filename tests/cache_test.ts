@@ -212,3 +212,27 @@ Deno.test("BoundedMap drops its oldest entries past its cap", () => {
   map.set("b", 10);
   assertEquals(map.size, 3);
 });
+
+Deno.test("createCachedFiles() counts text bodies in bytes, not characters", async () => {
+  // 300 "é" are 600 bytes: counting characters when evicting would let the
+  // byte count drift up until nothing fits any more.
+  await using dir = await tempTree({
+    "a.txt": "é".repeat(300),
+    "b.txt": "é".repeat(300),
+    "c.txt": "é".repeat(300),
+  });
+  const files = createCachedFiles(createDiskFiles(dir.path), {
+    changes: "never",
+    maxBytes: 1000,
+  });
+  try {
+    for (const name of ["a.txt", "b.txt", "c.txt"]) {
+      const file = (await files.stat([name]))!;
+      assertEquals(await files.body(file), "é".repeat(300));
+      // Each newcomer evicts the one before it, and is kept.
+      assertEquals(files.cachedBody?.(file), "é".repeat(300), name);
+    }
+  } finally {
+    files.close();
+  }
+});
