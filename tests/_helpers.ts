@@ -303,3 +303,31 @@ export async function eventually<T>(
   }
   return value;
 }
+
+/**
+ * POSTs a login form (`user=…`) to `/login.ts` under `base`, without
+ * following the redirect; the body is cancelled.
+ */
+export async function postLogin(
+  base: string,
+  user: string,
+  headers: Record<string, string> = {},
+): Promise<Response> {
+  const response = await fetch(new URL("/login.ts", base), {
+    method: "POST",
+    headers: {
+      "content-type": "application/x-www-form-urlencoded",
+      ...headers,
+    },
+    body: new URLSearchParams({ user }),
+    redirect: "manual",
+  });
+  await response.body?.cancel();
+  return response;
+}
+
+/** The `sessionId=…` pair a response sets, if it sets one. */
+export function sessionCookieOf(response: Response): string | undefined {
+  return response.headers.getSetCookie()
+    .find((cookie) => cookie.startsWith("sessionId="))?.split(";")[0];
+}

@@ -5,7 +5,7 @@
  */
 import { assert, assertEquals, assertStringIncludes } from "./_assert.ts";
 import { join } from "@std/path";
-import { rawGet, spawnServer, tempTree } from "./_helpers.ts";
+import { postLogin, rawGet, spawnServer, tempTree } from "./_helpers.ts";
 
 Deno.test("pages outside ROOT are never imported, even with read access beyond ROOT", async () => {
   await using dir = await tempTree({
@@ -64,16 +64,7 @@ Deno.test("a ROOT relative to the working directory serves pages and their helpe
 });
 
 async function loginCookie(url: string, headers: Record<string, string>) {
-  const response = await fetch(new URL("/login.ts", url), {
-    method: "POST",
-    headers: {
-      "content-type": "application/x-www-form-urlencoded",
-      ...headers,
-    },
-    body: "user=alice",
-    redirect: "manual",
-  });
-  await response.body?.cancel();
+  const response = await postLogin(url, "alice", headers);
   return response.headers.getSetCookie()[0] ?? "";
 }
 

@@ -10,16 +10,15 @@ import {
   assertStringIncludes,
 } from "./_assert.ts";
 import { join } from "@std/path";
-import { rawRequest, REPO, spawnServer } from "./_helpers.ts";
+import {
+  postLogin,
+  rawRequest,
+  REPO,
+  sessionCookieOf,
+  spawnServer,
+} from "./_helpers.ts";
 
 const SCRIPTS = join(REPO, "scripts");
-
-function sessionCookie(response: Response): string | undefined {
-  const cookie = response.headers.getSetCookie().find((c) =>
-    c.startsWith("sessionId=")
-  );
-  return cookie?.split(";")[0];
-}
 
 Deno.test("the portal logs in and out with a safe session cookie", async (t) => {
   const server = await spawnServer({ root: SCRIPTS });
@@ -31,19 +30,8 @@ Deno.test("the portal logs in and out with a safe session cookie", async (t) => 
     });
     return { response, body: await response.text() };
   };
-  const login = async (user: string, cookie?: string) => {
-    const response = await fetch(url("/login.ts"), {
-      method: "POST",
-      headers: {
-        "content-type": "application/x-www-form-urlencoded",
-        ...(cookie ? { cookie } : {}),
-      },
-      body: new URLSearchParams({ user }),
-      redirect: "manual",
-    });
-    await response.body?.cancel();
-    return response;
-  };
+  const login = (user: string, cookie?: string) =>
+    postLogin(server.url, user, cookie ? { cookie } : {});
 
   try {
     await t.step("a visitor sees a Login link and gets no cookie", async () => {
@@ -69,7 +57,7 @@ Deno.test("the portal logs in and out with a safe session cookie", async (t) => 
           cookie!,
           /^sessionId=[A-Za-z0-9_-]{43}; HttpOnly; SameSite=Lax; Path=\/$/,
         );
-        alice = sessionCookie(response)!;
+        alice = sessionCookieOf(response)!;
       },
     );
 
@@ -80,7 +68,7 @@ Deno.test("the portal logs in and out with a safe session cookie", async (t) => 
     });
 
     await t.step("a user name is escaped on the page", async () => {
-      const cookie = sessionCookie(
+      const cookie = sessionCookieOf(
         await login(`<img src=x onerror=alert(1)>`),
       )!;
       const { body } = await get("/", cookie);
@@ -92,7 +80,7 @@ Deno.test("the portal logs in and out with a safe session cookie", async (t) => 
       "logging in again moves the session to a new id (no fixation)",
       async () => {
         const response = await login("bob", alice);
-        const bob = sessionCookie(response)!;
+        const bob = sessionCookieOf(response)!;
         assertNotEquals(bob, alice);
         assertStringIncludes((await get("/", bob)).body, "User : bob");
         assertStringIncludes((await get("/", alice)).body, "Login</a>");
@@ -103,7 +91,7 @@ Deno.test("the portal logs in and out with a safe session cookie", async (t) => 
     await t.step("an id the server never issued is never adopted", async () => {
       const planted = `sessionId=${"A".repeat(43)}`;
       const response = await login("carol", planted);
-      assertNotEquals(sessionCookie(response), planted);
+      assertNotEquals(sessionCookieOf(response), planted);
       assertStringIncludes((await get("/", planted)).body, "Login</a>");
     });
 
@@ -174,14 +162,7 @@ Deno.test("template errors in production show only an error id", async () => {
 });
 
 async function logIn(base: string, user: string): Promise<string> {
-  const response = await fetch(new URL("/login.ts", base), {
-    method: "POST",
-    headers: { "content-type": "application/x-www-form-urlencoded" },
-    body: new URLSearchParams({ user }),
-    redirect: "manual",
-  });
-  await response.body?.cancel();
-  return sessionCookie(response)!;
+  return sessionCookieOf(await postLogin(base, user))!;
 }
 
 async function home(base: string, cookie: string): Promise<string> {

@@ -7,7 +7,9 @@ import { assert, assertEquals, assertStringIncludes } from "./_assert.ts";
 import { join } from "@std/path";
 import {
   freePort,
+  postLogin,
   REPO,
+  sessionCookieOf,
   spawnServer,
   tempTree,
   TIMEOUT_MS,
@@ -19,10 +21,6 @@ const SCRIPTS = join(REPO, "scripts");
 
 function ignoredName(name: string): string {
   return NO_REDIS ? `${name} (ignored: ${NO_REDIS})` : name;
-}
-
-function cookieOf(response: Response): string {
-  return response.headers.getSetCookie()[0]!.split(";")[0]!;
 }
 
 Deno.test({
@@ -39,14 +37,7 @@ Deno.test({
     const b = await spawnServer(options);
     try {
       assertStringIncludes(a.stdout.text, `sessions in ${redis.url}`);
-      const login = await fetch(new URL("/login.ts", a.url), {
-        method: "POST",
-        headers: { "content-type": "application/x-www-form-urlencoded" },
-        body: "user=alice",
-        redirect: "manual",
-      });
-      await login.body?.cancel();
-      const cookie = cookieOf(login);
+      const cookie = sessionCookieOf(await postLogin(a.url, "alice"))!;
       const home = await fetch(b.url, { headers: { cookie } });
       assertStringIncludes(await home.text(), "User : alice");
       const logout = await fetch(new URL("/logout.ts", b.url), {
@@ -157,7 +148,7 @@ Deno.test({
           client,
           headers: cookie ? { cookie } : {},
         });
-        if (i === 1) cookie = cookieOf(response);
+        if (i === 1) cookie = sessionCookieOf(response)!;
         const { n, isolate } = await response.json();
         isolates.add(isolate);
         last = n;
@@ -207,28 +198,15 @@ Deno.test({
     });
     const url = (path: string) => new URL(path, server.url).href;
     try {
-      const login = await fetch(url("/login.ts"), {
-        method: "POST",
-        headers: { "content-type": "application/x-www-form-urlencoded" },
-        body: "user=alice",
-        redirect: "manual",
-      });
-      await login.body?.cancel();
-      const cookie = cookieOf(login);
+      const cookie = sessionCookieOf(await postLogin(server.url, "alice"))!;
       await redis.stop();
 
       const down = await fetch(url("/"), { headers: { cookie } });
       assertEquals(down.status, 503);
       assertEquals(down.headers.get("retry-after"), "5");
       assertStringIncludes(await down.text(), "Sessions are unavailable");
-      const relogin = await fetch(url("/login.ts"), {
-        method: "POST",
-        headers: { "content-type": "application/x-www-form-urlencoded" },
-        body: "user=bob",
-        redirect: "manual",
-      });
+      const relogin = await postLogin(server.url, "bob");
       assertEquals(relogin.status, 503);
-      await relogin.body?.cancel();
       const hello = await fetch(url("/hello.ts?name=still"));
       assertEquals(await hello.text(), "Hello still !");
       await server.stderr.waitFor((l) => l.includes("lost the session store"));
