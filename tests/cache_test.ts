@@ -236,3 +236,23 @@ Deno.test("createCachedFiles() counts text bodies in bytes, not characters", asy
     files.close();
   }
 });
+
+Deno.test("createCachedFiles() falls back to expiring facts when it cannot watch", async () => {
+  await using dir = await tempTree({ "a.txt": "one" });
+  const disk = createDiskFiles(dir.path);
+  const logged: string[] = [];
+  // A root the watcher cannot open stands for one it may not watch
+  // (inotify limits, a read-only embedded file system).
+  const files = createCachedFiles(
+    { ...disk, root: join(dir.path, "not-there") },
+    { log: (message) => logged.push(message) },
+  );
+  try {
+    assertEquals(files.mode, "ttl");
+    assertEquals(logged.length, 1);
+    assert(logged[0]!.includes("cached file facts live 500 ms"), logged[0]);
+    assertEquals((await files.stat(["a.txt"]))?.size, 3);
+  } finally {
+    files.close();
+  }
+});
