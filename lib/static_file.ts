@@ -3,7 +3,12 @@
  *
  * @module
  */
-import { contentType, extname, ifNoneMatch } from "./_std.ts";
+import {
+  type ContentTypeOf,
+  extname,
+  ifNoneMatch,
+  loadContentType,
+} from "./_std.ts";
 import type { ByteRange, FileInfo, SiteFiles } from "./files.ts";
 import { HttpError } from "./http_error.ts";
 
@@ -86,7 +91,10 @@ interface FileFacts {
  */
 const facts = new WeakMap<FileInfo, FileFacts>();
 
-function factsOf(file: FileInfo): FileFacts {
+/** The media-type lookup, set once {@linkcode loadContentType} has loaded it. */
+let contentType: ContentTypeOf | undefined;
+
+function factsOf(file: FileInfo, contentType: ContentTypeOf): FileFacts {
   let known = facts.get(file);
   if (known === undefined) {
     const etag = fileEtag(file);
@@ -121,7 +129,13 @@ export function serveFile(
       headers: { allow: STATIC_METHODS },
     });
   }
-  const known = factsOf(file);
+  if (contentType === undefined) {
+    return loadContentType().then((loaded) => {
+      contentType = loaded;
+      return serveFile(request, file, files);
+    });
+  }
+  const known = factsOf(file, contentType);
   const requestHeaders = request.headers;
   const inm = requestHeaders.get("if-none-match");
   const ims = requestHeaders.get("if-modified-since");
