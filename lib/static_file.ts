@@ -91,6 +91,27 @@ interface FileFacts {
  */
 const facts = new WeakMap<FileInfo, FileFacts>();
 
+/**
+ * Bodies in memory larger than this go out as a stream of views of the
+ * cached bytes, a chunk at a time. Deno copies a whole Uint8Array body for
+ * each response: with 32 responses of 1 MiB in flight, RSS grew past 130 MiB
+ * (bench), while chunks keep it lower and were no slower.
+ */
+const CHUNK_BYTES = 256 * 1024;
+
+/** `bytes` as a stream of views (never copies; `bytes` must not change). */
+function chunksOf(bytes: Uint8Array<ArrayBuffer>): ReadableStream<Uint8Array> {
+  let at = 0;
+  return new ReadableStream<Uint8Array>({
+    pull(controller) {
+      const end = Math.min(at + CHUNK_BYTES, bytes.length);
+      controller.enqueue(bytes.subarray(at, end));
+      at = end;
+      if (at === bytes.length) controller.close();
+    },
+  }, { highWaterMark: 0 });
+}
+
 /** The media-type lookup, set once {@linkcode loadContentType} has loaded it. */
 let contentType: ContentTypeOf | undefined;
 
@@ -147,7 +168,11 @@ export function serveFile(
   ) {
     const cached = files.cachedBody?.(file);
     if (cached !== undefined) {
-      return new Response(cached, { headers: known.headers });
+      return cached instanceof Uint8Array && cached.length > CHUNK_BYTES
+        ? new Response(chunksOf(cached), {
+          headers: { ...known.headers, "content-length": String(file.size) },
+        })
+        : new Response(cached, { headers: known.headers });
     }
     return files.body(file).then((body) => {
       const inMemory = typeof body === "string" || body instanceof Uint8Array;
@@ -212,5 +237,10 @@ async function serveConditional(
   headers.set("content-length", String(file.size));
   if (method === "HEAD") return new Response(null, { headers });
   const body = files.cachedBody?.(file) ?? await files.body(file);
-  return new Response(body, { headers });
+  return new Response(
+    body instanceof Uint8Array && body.length > CHUNK_BYTES
+      ? chunksOf(body)
+      : body,
+    { headers },
+  );
 }

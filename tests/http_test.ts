@@ -11,12 +11,19 @@ import {
 import { join } from "@std/path";
 import { rawGet, rawRequest, spawnServer, tempTree } from "./_helpers.ts";
 
+/** Larger than the file cache takes: read from disk for each request. */
 const BIG = 5 * 1024 * 1024;
+/** Cached, and sent from memory in several chunks. */
+const MEDIUM = 1024 * 1024 + 7;
 
-function bigFile(): Uint8Array {
-  const bytes = new Uint8Array(BIG);
+function patterned(size: number): Uint8Array {
+  const bytes = new Uint8Array(size);
   for (let i = 0; i < bytes.length; i++) bytes[i] = i % 251;
   return bytes;
+}
+
+function bigFile(): Uint8Array {
+  return patterned(BIG);
 }
 
 Deno.test("scriptserver serves a folder safely over HTTP", async (t) => {
@@ -27,6 +34,7 @@ Deno.test("scriptserver serves a folder safely over HTTP", async (t) => {
     "site/style.css": "body{}",
     "site/data.json": "{}",
     "site/big.bin": bigFile(),
+    "site/medium.bin": patterned(MEDIUM),
     "site/docs/a.txt": "a",
     "site/docs/sub/b.txt": "b",
     "site/docs/<b>&'\".txt": "odd",
@@ -162,6 +170,24 @@ Deno.test("scriptserver serves a folder safely over HTTP", async (t) => {
       assertEquals(body.length, BIG);
       assertEquals(body[BIG - 1], (BIG - 1) % 251);
     });
+
+    await t.step(
+      "a cached file larger than a chunk comes whole, every time",
+      async () => {
+        const expected = patterned(MEDIUM);
+        const get = async (headers?: HeadersInit) => {
+          const response = await fetch(url("/medium.bin"), { headers });
+          assertEquals(response.status, 200);
+          assertEquals(response.headers.get("content-length"), String(MEDIUM));
+          return new Uint8Array(await response.arrayBuffer());
+        };
+        // In parallel, and after them a conditional GET that does not match:
+        // each sends the same cached bytes.
+        const bodies = await Promise.all([get(), get(), get()]);
+        bodies.push(await get({ "if-none-match": '"other"' }));
+        for (const body of bodies) assertEquals(body, expected);
+      },
+    );
 
     await t.step(
       "a directory redirects to its trailing slash, relatively",
