@@ -1,5 +1,6 @@
 /** What the benchmark scripts share. */
 import { fromFileUrl } from "@std/path";
+import { V8_FLAGS } from "../tools/v8_flags.ts";
 
 /** The repository's main.ts. */
 export const MAIN: string = fromFileUrl(new URL("../main.ts", import.meta.url));
@@ -12,7 +13,10 @@ export function freePort(): number {
   return port;
 }
 
-/** The command that runs scriptserver on `root` under its minimal permissions. */
+/**
+ * The command that runs scriptserver on `root` under its minimal
+ * permissions, with the V8 flags `deno task start` uses.
+ */
 export function serverCommand(
   root: string,
   port: number,
@@ -21,6 +25,7 @@ export function serverCommand(
   return [
     Deno.execPath(),
     "run",
+    V8_FLAGS,
     "--no-prompt",
     `--allow-net=127.0.0.1:${port}`,
     `--allow-read=${root}`,

@@ -19,6 +19,7 @@ import { parseArgs } from "@std/cli/parse-args";
 import { pageSource } from "./_page_source.ts";
 import { measureReference, measureServer } from "./page_edits.ts";
 import { freePort, rssOf, serverCommand } from "./_common.ts";
+import { V8_FLAGS } from "../tools/v8_flags.ts";
 
 const HERE: string = dirname(fromFileUrl(import.meta.url));
 const BARE: string = join(HERE, "_bare.ts");
@@ -652,7 +653,9 @@ sends for it: Deno's own limit for that response. (Deno sends a response with a 
 faster native path than one with more headers; static files carry ETag, Last-Modified, Accept-Ranges and nosniff, and
 so does their reference.) For the small pages a second reference, the same bare server that also reads each
 request's Host header and URL (as any server must before it can route safely), shows the floor for a real server.
-scriptserver runs with \`--prod --quiet\` under its minimal permissions.
+scriptserver runs with \`--prod --quiet\` under its minimal permissions, with
+\`${V8_FLAGS}\` as \`deno task start\` runs it; the bare servers run
+without it.
 
 ![ratios](results.svg)
 

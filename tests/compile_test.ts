@@ -14,6 +14,7 @@ import {
   NO_DENORT,
   REPO,
 } from "../tools/compile.ts";
+import { V8_FLAGS } from "../tools/v8_flags.ts";
 import { freePort, tempTree, TIMEOUT_MS, waitExit } from "./_helpers.ts";
 
 Deno.test("compileArgs() bakes in only read and net, embeds the site and names it", () => {
@@ -29,6 +30,7 @@ Deno.test("compileArgs() bakes in only read and net, embeds the site and names i
     "compile",
     "--allow-read",
     "--allow-net",
+    V8_FLAGS,
     "--include",
     join(REPO, "scripts"),
     "--exclude",
@@ -41,6 +43,13 @@ Deno.test("compileArgs() bakes in only read and net, embeds the site and names i
   ]);
   const permissions = args.filter((a) => a.startsWith("--allow-"));
   assertEquals(permissions, ["--allow-read", "--allow-net"]);
+});
+
+Deno.test("deno task start and the binary cap V8's young generation alike", async () => {
+  const config = JSON.parse(
+    await Deno.readTextFile(join(REPO, "deno.json")),
+  );
+  assertStringIncludes(config.tasks.start.command, `deno run ${V8_FLAGS} `);
 });
 
 Deno.test("compileArgs() narrows permissions and embeds another site", () => {

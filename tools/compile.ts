@@ -16,6 +16,7 @@
  */
 import { dirname, fromFileUrl, join, relative } from "@std/path";
 import { parseArgs } from "@std/cli/parse-args";
+import { V8_FLAGS } from "./v8_flags.ts";
 
 /** The repository (where main.ts is). */
 export const REPO: string = fromFileUrl(new URL("..", import.meta.url)).replace(
@@ -53,6 +54,7 @@ export function compileArgs(options: BuildOptions): string[] {
     "compile",
     flag("read", options.allowRead),
     flag("net", options.allowNet),
+    V8_FLAGS,
     "--include",
     options.site,
     ...options.exclude.flatMap((path) => ["--exclude", path]),
