@@ -82,6 +82,8 @@ interface FileFacts {
   type: string;
   /** The headers of a plain 200 (a Response copies them, so one object serves all). */
   headers: Readonly<Record<string, string>>;
+  /** The same with Content-Length, which a streamed body must give. */
+  streamHeaders: Readonly<Record<string, string>>;
 }
 
 /**
@@ -120,13 +122,13 @@ function sendable(body: FileBody): FileBody {
 }
 
 /** A 200 response with the whole body. */
-function whole(body: FileBody, file: FileInfo, known: FileFacts): Response {
+function whole(body: FileBody, known: FileFacts): Response {
   const sent = sendable(body);
   // Deno counts a body in memory; a stream's length must be given.
   return new Response(sent, {
     headers: typeof sent === "string" || sent instanceof Uint8Array
       ? known.headers
-      : { ...known.headers, "content-length": String(file.size) },
+      : known.streamHeaders,
   });
 }
 
@@ -146,7 +148,16 @@ function factsOf(file: FileInfo, typeOf: ContentTypeOf): FileFacts {
       "x-content-type-options": "nosniff",
     };
     if (lastModified !== undefined) headers["last-modified"] = lastModified;
-    known = { etag, lastModified, type, headers: Object.freeze(headers) };
+    known = {
+      etag,
+      lastModified,
+      type,
+      headers: Object.freeze(headers),
+      streamHeaders: Object.freeze({
+        ...headers,
+        "content-length": String(file.size),
+      }),
+    };
     facts.set(file, known);
   }
   return known;
@@ -185,8 +196,8 @@ export function serveFile(
     method === "GET" && inm === null && ims === null && rangeHeader === null
   ) {
     const cached = files.cachedBody?.(file);
-    if (cached !== undefined) return whole(cached, file, known);
-    return files.body(file).then((body) => whole(body, file, known));
+    if (cached !== undefined) return whole(cached, known);
+    return files.body(file).then((body) => whole(body, known));
   }
   return serveConditional(request, file, files, known, rangeHeader);
 }
