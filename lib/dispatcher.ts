@@ -427,7 +427,17 @@ export function createHandler(options: HandlerOptions): ClosableHandler {
     );
   }
 
-  /** Last touches on every response: unread bodies, HEAD. */
+  /**
+   * Last touches on every response: a request body nobody read is
+   * cancelled.
+   *
+   * A HEAD response keeps the body a GET would get: the HTTP layer
+   * (`Deno.serve`) sends only the headers, with the Content-Length of a body
+   * held in memory, and cancels a streamed one. Replacing the body with
+   * `null` here would make it declare `Content-Length: 0`, a wrong length
+   * (RFC 9110 §8.6). Static files answer HEAD themselves, without opening
+   * the file.
+   */
   function finish(request: Request, response: Response): Response {
     const { method } = request;
     // GET and HEAD bodies are left alone: touching request.body would
@@ -437,10 +447,6 @@ export function createHandler(options: HandlerOptions): ClosableHandler {
       !request.bodyUsed
     ) {
       request.body.cancel().catch(() => {});
-    }
-    if (method === "HEAD" && response.body !== null) {
-      response.body.cancel().catch(() => {});
-      return new Response(null, response);
     }
     return response;
   }

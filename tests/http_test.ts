@@ -134,6 +134,30 @@ Deno.test("scriptserver serves a folder safely over HTTP", async (t) => {
       assertEquals(response.body, "");
     });
 
+    await t.step(
+      "HEAD of a listing or an error page declares the length a GET gets",
+      async () => {
+        // RFC 9110 §8.6: a Content-Length in a HEAD response must be what
+        // the GET would send, never 0 for a page that has content.
+        for (const [path, status] of [["/docs/", 200], ["/nope", 404]]) {
+          const get = await rawGet(server.port, path as string);
+          const head = await rawGet(
+            server.port,
+            path as string,
+            "127.0.0.1",
+            "HEAD",
+          );
+          assertEquals(head.status, status, path as string);
+          assertEquals(
+            head.headers.get("content-length"),
+            String(new TextEncoder().encode(get.body).length),
+            path as string,
+          );
+          assertEquals(head.body, "", path as string);
+        }
+      },
+    );
+
     await t.step("other methods on a file answer 405 with Allow", async () => {
       for (const method of ["POST", "PUT", "DELETE", "PATCH", "OPTIONS"]) {
         const response = await fetch(url("/hello.txt"), {

@@ -30,6 +30,7 @@ const PAGES: Tree = {
     env: { ...ctx.env },
   });`,
   "plain.js": `export default function () { return "from js"; }`,
+  "greet.tpl": "Hello $name !",
   "module.mjs": `export default () => "from mjs";`,
   "typed.mts": `export default (): string => "from mts";`,
   "sub/index.ts":
@@ -127,6 +128,35 @@ Deno.test("page modules answer requests (development mode)", async (t) => {
         "text/html; charset=utf-8",
       );
     });
+
+    await t.step(
+      "HEAD of a page or template declares the length a GET gets, or none when streamed",
+      async () => {
+        for (
+          const path of ["/hello.ts?name=w%C3%B6rld", "/greet.tpl?name=<b>"]
+        ) {
+          const get = await rawGet(server.port, path);
+          const head = await rawGet(server.port, path, "127.0.0.1", "HEAD");
+          assertEquals(head.status, 200, path);
+          assertEquals(
+            head.headers.get("content-length"),
+            String(new TextEncoder().encode(get.body).length),
+            path,
+          );
+          assertEquals(head.body, "", path);
+        }
+        // A stream's length is known only by sending it: none is declared.
+        const streamed = await rawGet(
+          server.port,
+          "/returns.ts?kind=stream",
+          "127.0.0.1",
+          "HEAD",
+        );
+        assertEquals(streamed.status, 200);
+        assertEquals(streamed.headers.get("content-length"), null);
+        assertEquals(streamed.body, "");
+      },
+    );
 
     await t.step(".js, .mjs and .mts files are pages too", async () => {
       assertEquals((await text(url("/plain.js"))).body, "from js");
