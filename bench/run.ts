@@ -215,6 +215,21 @@ function rssMiB(pid: number): number {
   return rssOf(pid) / 1024 / 1024;
 }
 
+/**
+ * A process's resident memory in two parts, in MiB: anonymous (the heaps
+ * and stacks) and file-backed (pages of the deno executable and libraries
+ * that the process has touched: shared, and reclaimable by the kernel).
+ */
+function rssParts(pid: number): string {
+  const status = Deno.readTextFileSync(`/proc/${pid}/status`);
+  const mib = (name: string) =>
+    Number(new RegExp(`${name}:\\s+(\\d+) kB`).exec(status)?.[1] ?? NaN) /
+    1024;
+  return `anonymous ${fmt(mib("RssAnon"), 1)}, file-backed ${
+    fmt(mib("RssFile"), 1)
+  }`;
+}
+
 interface Run {
   rps: number;
   p99ms: number;
@@ -523,6 +538,7 @@ if (import.meta.main) {
   const ours = await ourServer(root, oursPort);
   // Idle: started, and one request answered, as the bare server below.
   const oursIdle = rssMiB(ours.pid);
+  const oursIdleParts = rssParts(ours.pid);
   // What a first listing and a first static file add: loaded on first use.
   for (const path of ["/", "/4k.txt"]) {
     await (await fetch(`http://127.0.0.1:${oursPort}${path}`)).body?.cancel();
@@ -559,10 +575,23 @@ if (import.meta.main) {
     const hello = await bareServer(helloReference);
     const helloReads = await bareServer(helloReference, "reads");
     const bareIdle = rssMiB(hello.pid);
-    const small = await bareServer(await reference("4k", "/4k.txt"));
-    const listing = await bareServer(await reference("list", "/list/"));
+    const bareIdleParts = rssParts(hello.pid);
+    const smallReference = await reference("4k", "/4k.txt");
+    const small = await bareServer(smallReference);
+    const smallReads = await bareServer(smallReference, "reads");
+    const listingReference = await reference("list", "/list/");
+    const listing = await bareServer(listingReference);
+    const listingReads = await bareServer(listingReference, "reads");
     const big = await bareServer(await reference("1m", "/1m.bin"));
-    started.push(hello, helloReads, small, listing, big);
+    started.push(
+      hello,
+      helloReads,
+      small,
+      smallReads,
+      listing,
+      listingReads,
+      big,
+    );
 
     results.push(
       await compare(
@@ -584,7 +613,7 @@ if (import.meta.main) {
       await compare(
         "4 KiB static file",
         0.85,
-        { ours, bare: small, nginx },
+        { ours, bare: small, reads: smallReads, nginx },
         "/4k.txt",
         "/4k.txt",
       ),
@@ -593,7 +622,7 @@ if (import.meta.main) {
       await compare(
         "50-entry listing",
         0.7,
-        { ours, bare: listing, nginx },
+        { ours, bare: listing, reads: listingReads, nginx },
         "/list/",
         "/list/",
       ),
@@ -651,7 +680,7 @@ Measured by \`deno task bench\` on ${
 each workload is a bare \`Deno.serve\` answering from memory with exactly the status, headers and body scriptserver
 sends for it: Deno's own limit for that response. (Deno sends a response with a single Content-Type header on a
 faster native path than one with more headers; static files carry ETag, Last-Modified, Accept-Ranges and nosniff, and
-so does their reference.) For the small pages a second reference, the same bare server that also reads each
+so does their reference.) For the small responses a second reference, the same bare server that also reads each
 request's Host header and URL (as any server must before it can route safely), shows the floor for a real server.
 scriptserver runs with \`--prod --quiet\` under its minimal permissions, with
 \`${V8_FLAGS}\` as \`deno task start\` runs it; the bare servers run
@@ -663,9 +692,11 @@ ${table(results)}
 
 | memory and start-up | scriptserver | reference | target |
 |---|---|---|---|
-| idle RSS (started, one hello page answered) | ${fmt(memory.idle, 1)} MiB | ${
+| idle RSS (started, one hello page answered) | ${
+      fmt(memory.idle, 1)
+    } MiB (${oursIdleParts}) | ${
       fmt(memory.bareIdle, 1)
-    } MiB (bare, one request answered) | ≤ 1.3 × bare: ${
+    } MiB (bare, one request answered; ${bareIdleParts}) | ≤ 1.3 × bare: ${
       memory.idle <= 1.3 * memory.bareIdle ? "✅" : "❌"
     } (${fmt(memory.idle / memory.bareIdle, 2)}×) |
 | RSS after a first listing and static file | ${fmt(memory.warm, 1)} MiB (${
