@@ -2,6 +2,7 @@
  * Test helpers: a real scriptserver process under the minimal permissions,
  * raw HTTP over a socket, and temporary sites.
  */
+import { assertEquals } from "@std/assert";
 import { TextLineStream } from "@std/streams/text-line-stream";
 import { dirname, fromFileUrl, join } from "@std/path";
 
@@ -255,6 +256,27 @@ export function rawGet(
     port,
     `${method} ${target} HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`,
   );
+}
+
+/**
+ * Sends a GET and a HEAD of `target` and checks the HEAD: `status`, no body,
+ * and the Content-Length of the GET's bytes (RFC 9110 §8.6: never a wrong
+ * one, such as 0 for a page with content).
+ */
+export async function assertHeadLikeGet(
+  port: number,
+  target: string,
+  status = 200,
+): Promise<void> {
+  const get = await rawGet(port, target);
+  const head = await rawGet(port, target, "127.0.0.1", "HEAD");
+  assertEquals(head.status, status, target);
+  assertEquals(
+    head.headers.get("content-length"),
+    String(new TextEncoder().encode(get.body).length),
+    target,
+  );
+  assertEquals(head.body, "", target);
 }
 
 /** Files to write: path -> text or bytes; a value `{ symlink }` makes a link. */
