@@ -144,6 +144,10 @@ function factsOf(file: FileInfo, typeOf: ContentTypeOf): FileFacts {
     const headers: Record<string, string> = {
       "content-type": type,
       "accept-ranges": "bytes",
+      // Ask again before each use (a 304 when unchanged): without it,
+      // browsers reuse a file changed long ago for days without asking
+      // (heuristic freshness, RFC 9111 §4.2.2), and an edit goes unseen.
+      "cache-control": "no-cache",
       etag,
       "x-content-type-options": "nosniff",
     };

@@ -9,10 +9,23 @@ import { Buffer } from "node:buffer";
 // A full specifier, not an import-map entry: deno compile embeds every
 // package the import map names, and this one is only for tests.
 import { chromium } from "npm:playwright-core@1.65.1";
-import { REPO, spawnServer } from "./_helpers.ts";
+import { REPO, spawnServer, tempTree } from "./_helpers.ts";
 
 const CHROMIUM = "/usr/bin/chromium";
 const SCREENSHOTS = join(REPO, "tests", "screenshots");
+
+const LAUNCH = {
+  executablePath: CHROMIUM,
+  args: [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+  ],
+};
 
 function hasChromium(): boolean {
   try {
@@ -29,18 +42,7 @@ Deno.test({
   ignore: !hasChromium(),
   async fn() {
     const server = await spawnServer({ root: join(REPO, "scripts") });
-    const browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: [
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-      ],
-    });
+    const browser = await chromium.launch(LAUNCH);
     try {
       const page = await browser.newPage({
         viewport: { width: 900, height: 640 },
@@ -83,6 +85,52 @@ Deno.test({
         "<b>pic</b>.png1234 bytesimage/png",
       ]);
       await page.screenshot({ path: join(SCREENSHOTS, "upload.png") });
+    } finally {
+      await browser.close();
+      assertEquals((await server.stop()).code, 0);
+    }
+  },
+});
+
+Deno.test({
+  name: hasChromium()
+    ? "a browser sees an edited stylesheet on its next load"
+    : `a browser sees an edited stylesheet on its next load (ignored: no ${CHROMIUM}; apt-get install chromium)`,
+  ignore: !hasChromium(),
+  async fn() {
+    await using dir = await tempTree({
+      "index.html":
+        '<link rel="stylesheet" href="style.css"><p id="p">text</p>',
+      "style.css": "p { color: rgb(255, 0, 0) }",
+    });
+    // A file last changed weeks ago: without being told to revalidate, a
+    // browser keeps using its copy for days (heuristic freshness, RFC 9111
+    // §4.2.2), edits or not.
+    const style = join(dir.path, "style.css");
+    const weeksAgo = new Date(Date.now() - 21 * 24 * 3600 * 1000);
+    await Deno.utime(style, weeksAgo, weeksAgo);
+    const server = await spawnServer({ root: dir.path });
+    const browser = await chromium.launch(LAUNCH);
+    try {
+      const page = await browser.newPage();
+      // A string, evaluated in the page (Deno's types have no DOM).
+      const color = () =>
+        page.evaluate<string>(
+          'getComputedStyle(document.getElementById("p")).color',
+        );
+      await page.goto(server.url);
+      assertEquals(await color(), "rgb(255, 0, 0)");
+      await Deno.writeTextFile(style, "p { color: rgb(0, 0, 255) }");
+      // The server learns of the edit from its file watcher: reload until
+      // the page shows it, for at most two seconds.
+      const deadline = Date.now() + 2000;
+      let seen = "";
+      while (Date.now() < deadline) {
+        await page.reload();
+        seen = await color();
+        if (seen === "rgb(0, 0, 255)") break;
+      }
+      assertEquals(seen, "rgb(0, 0, 255)");
     } finally {
       await browser.close();
       assertEquals((await server.stop()).code, 0);

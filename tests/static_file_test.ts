@@ -87,6 +87,8 @@ Deno.test("serveFile() sends type, length and validators", async () => {
     (await stat("page.html")).mtime?.toUTCString(),
   );
   assertEquals(await response.text(), "<p>hi</p>");
+  // Revalidated before each use, so that an edit is seen at once.
+  assertEquals(response.headers.get("cache-control"), "no-cache");
   const bin = await serve("noext");
   assertEquals(bin.headers.get("content-type"), "application/octet-stream");
   await bin.body?.cancel();
@@ -105,6 +107,7 @@ Deno.test("serveFile() answers 304 to a matching If-None-Match", async () => {
     assertEquals(response.status, 304, value);
     assertEquals(response.body, null);
     assertEquals(response.headers.get("etag"), etag);
+    assertEquals(response.headers.get("cache-control"), "no-cache");
   }
   const changed = await serve("notes.txt", {
     headers: { "if-none-match": '"stale"' },
