@@ -679,7 +679,7 @@ Measured by \`deno task bench\` on ${
     }), medians of ${ROUNDS} interleaved rounds after a warm-up. The reference for
 each workload is a bare \`Deno.serve\` answering from memory with exactly the status, headers and body scriptserver
 sends for it: Deno's own limit for that response. (Deno sends a response with a single Content-Type header on a
-faster native path than one with more headers; static files carry ETag, Last-Modified, Accept-Ranges and nosniff, and
+faster native path than one with more headers; static files carry ETag, Last-Modified, Accept-Ranges, Cache-Control and nosniff, and
 so does their reference.) For the small responses a second reference, the same bare server that also reads each
 request's Host header and URL (as any server must before it can route safely), shows the floor for a real server.
 scriptserver runs with \`--prod --quiet\` under its minimal permissions, with
