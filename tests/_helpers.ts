@@ -2,7 +2,7 @@
  * Test helpers: a real scriptserver process under the minimal permissions,
  * raw HTTP over a socket, and temporary sites.
  */
-import { assertEquals } from "@std/assert";
+import { assertEquals } from "./_assert.ts";
 import { TextLineStream } from "@std/streams/text-line-stream";
 import { dirname, fromFileUrl, join } from "@std/path";
 
