@@ -127,6 +127,60 @@ async function spawn(
 /** The hello page: the first request each server answers, and a workload. */
 const HELLO = "/hello.ts?name=world";
 
+/** A load workload: a request, and the bare server that sends its bytes. */
+interface Workload {
+  name: string;
+  /** The share of the bare server's requests/s to reach. */
+  target: number;
+  path: string;
+  /** The bare server answering the same bytes; workloads may share one. */
+  reference: string;
+  /** Also measure the bare server that reads Host and URL (the floor). */
+  floor?: boolean;
+  /** Also measure nginx on the same path. */
+  nginx?: boolean;
+}
+
+const WORKLOADS: Workload[] = [
+  {
+    name: "hello.ts page",
+    target: 0.85,
+    path: HELLO,
+    reference: "hello",
+    floor: true,
+  },
+  {
+    name: "hello.tpl template",
+    target: 0.85,
+    path: "/hello.tpl?name=world",
+    reference: "hello",
+    floor: true,
+  },
+  {
+    name: "4 KiB static file",
+    target: 0.85,
+    path: "/4k.txt",
+    reference: "4k",
+    floor: true,
+    nginx: true,
+  },
+  {
+    name: "50-entry listing",
+    target: 0.7,
+    path: "/list/",
+    reference: "list",
+    floor: true,
+    nginx: true,
+  },
+  {
+    name: "1 MiB static file",
+    target: 0.85,
+    path: "/1m.bin",
+    reference: "1m",
+    nginx: true,
+  },
+];
+
 function ourServer(root: string, port: number, extra: string[] = []) {
   return spawn(
     "scriptserver",
@@ -295,12 +349,10 @@ interface Result {
 }
 
 async function compare(
-  workload: string,
-  target: number,
+  workload: Workload,
   servers: { ours: Server; bare: Server; reads?: Server; nginx?: Server },
-  oursPath: string,
-  nginxPath?: string,
 ): Promise<Result> {
+  const { name, target, path } = workload;
   const runs: Record<string, Run[]> = {
     ours: [],
     bare: [],
@@ -308,15 +360,13 @@ async function compare(
     nginx: [],
   };
   // Warm up, then interleave the rounds.
-  await load(servers.ours, oursPath);
+  await load(servers.ours, path);
   await load(servers.bare, "/");
   for (let round = 0; round < ROUNDS; round++) {
     runs.bare!.push(await load(servers.bare, "/"));
-    runs.ours!.push(await load(servers.ours, oursPath));
+    runs.ours!.push(await load(servers.ours, path));
     if (servers.reads) runs.reads!.push(await load(servers.reads, "/"));
-    if (servers.nginx && nginxPath) {
-      runs.nginx!.push(await load(servers.nginx, nginxPath));
-    }
+    if (servers.nginx) runs.nginx!.push(await load(servers.nginx, path));
   }
   const summarize = (list: Run[]): Run => ({
     rps: median(list.map((r) => r.rps)),
@@ -324,7 +374,7 @@ async function compare(
     cpuUs: median(list.map((r) => r.cpuUs)),
   });
   const result: Result = {
-    workload,
+    workload: name,
     target,
     ours: summarize(runs.ours!),
     bare: summarize(runs.bare!),
@@ -332,7 +382,7 @@ async function compare(
     ...(runs.reads!.length ? { reads: summarize(runs.reads!) } : {}),
   };
   console.log(
-    `${workload}: ${result.ours.rps.toFixed(0)} req/s vs ${
+    `${name}: ${result.ours.rps.toFixed(0)} req/s vs ${
       result.bare.rps.toFixed(0)
     } (${(result.ours.rps / result.bare.rps).toFixed(2)}×, target ${target}×)`,
   );
@@ -571,74 +621,50 @@ if (import.meta.main) {
       await Deno.writeTextFile(files.headers, JSON.stringify(headers));
       return files;
     };
-    const helloReference = await reference("hello", HELLO);
-    const hello = await bareServer(helloReference);
-    const helloReads = await bareServer(helloReference, "reads");
-    const bareIdle = rssMiB(hello.pid);
-    const bareIdleParts = rssParts(hello.pid);
-    const smallReference = await reference("4k", "/4k.txt");
-    const small = await bareServer(smallReference);
-    const smallReads = await bareServer(smallReference, "reads");
-    const listingReference = await reference("list", "/list/");
-    const listing = await bareServer(listingReference);
-    const listingReads = await bareServer(listingReference, "reads");
-    const big = await bareServer(await reference("1m", "/1m.bin"));
-    started.push(
-      hello,
-      helloReads,
-      small,
-      smallReads,
-      listing,
-      listingReads,
-      big,
-    );
+    // One bare server per distinct response (the page and the template
+    // send the same bytes), and its floor where the workload has one.
+    const references = new Map<
+      string,
+      { files: { body: string; headers: string }; bare: Server; reads?: Server }
+    >();
+    let bareIdle = 0;
+    let bareIdleParts = "";
+    for (const workload of WORKLOADS) {
+      if (references.has(workload.reference)) continue;
+      const files = await reference(workload.reference, workload.path);
+      const bare = await bareServer(files);
+      started.push(bare);
+      if (references.size === 0) {
+        // The first (hello) server, idle: one request answered.
+        bareIdle = rssMiB(bare.pid);
+        bareIdleParts = rssParts(bare.pid);
+      }
+      const reads = workload.floor
+        ? await bareServer(files, "reads")
+        : undefined;
+      if (reads) started.push(reads);
+      references.set(workload.reference, {
+        files,
+        bare,
+        ...(reads ? { reads } : {}),
+      });
+    }
 
-    results.push(
-      await compare(
-        "hello.ts page",
-        0.85,
-        { ours, bare: hello, reads: helloReads },
-        HELLO,
-      ),
-    );
-    results.push(
-      await compare(
-        "hello.tpl template",
-        0.85,
-        { ours, bare: hello, reads: helloReads },
-        "/hello.tpl?name=world",
-      ),
-    );
-    results.push(
-      await compare(
-        "4 KiB static file",
-        0.85,
-        { ours, bare: small, reads: smallReads, nginx },
-        "/4k.txt",
-        "/4k.txt",
-      ),
-    );
-    results.push(
-      await compare(
-        "50-entry listing",
-        0.7,
-        { ours, bare: listing, reads: listingReads, nginx },
-        "/list/",
-        "/list/",
-      ),
-    );
-    results.push(
-      await compare(
-        "1 MiB static file",
-        0.85,
-        { ours, bare: big, nginx },
-        "/1m.bin",
-        "/1m.bin",
-      ),
-    );
+    for (const workload of WORKLOADS) {
+      const { bare, reads } = references.get(workload.reference)!;
+      results.push(
+        await compare(workload, {
+          ours,
+          bare,
+          ...(reads ? { reads } : {}),
+          ...(workload.nginx ? { nginx } : {}),
+        }),
+      );
+    }
+    const helloReference = references.get("hello")!.files;
     const afterLoad = rssMiB(ours.pid);
     const bareAfterLoad = Math.max(
-      ...[hello, small, listing, big].map((server) => rssMiB(server.pid)),
+      ...[...references.values()].map(({ bare }) => rssMiB(bare.pid)),
     );
 
     // Start-up to first response: a median of 11, as single starts on this
