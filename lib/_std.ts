@@ -11,14 +11,12 @@
 import { escape as untypedEscape } from "@std/html";
 import { parseMediaType as untypedParseMediaType } from "@std/media-types/parse-media-type";
 import { lastIndexOfNeedle as untypedLastIndexOfNeedle } from "@std/bytes/last-index-of-needle";
-import { ifNoneMatch as untypedIfNoneMatch } from "@std/http/etag";
 import { STATUS_TEXT as untypedStatusText } from "@std/http/status";
 import {
   deleteCookie as untypedDeleteCookie,
   getCookies as untypedGetCookies,
   setCookie as untypedSetCookie,
 } from "@std/http/cookie";
-import { encodeBase64Url as untypedEncodeBase64Url } from "@std/encoding/base64url";
 import { format as untypedFormatBytes } from "@std/fmt/bytes";
 // The path functions of each platform, not "@std/path": that one decides the
 // platform from `globalThis.process`, and touching `process` boots Deno's
@@ -35,7 +33,6 @@ import { join as windowsJoin } from "@std/path/windows/join";
 import { SEPARATOR as WINDOWS_SEPARATOR } from "@std/path/windows/constants";
 import { toFileUrl as windowsToFileUrl } from "@std/path/windows/to-file-url";
 const WINDOWS = Deno.build.os === "windows";
-import { ByteSliceStream as UntypedByteSliceStream } from "@std/streams/byte-slice-stream";
 import { parseArgs as untypedParseArgs } from "@std/cli/parse-args";
 
 const escapeAll: (text: string) => string = untypedEscape;
@@ -50,16 +47,48 @@ export function escapeHtml(text: string): string {
 /** The `Content-Type` for a file extension (".html"), with a charset for text types. */
 export type ContentTypeOf = (extension: string) => string | undefined;
 
-let contentTypeOf: Promise<ContentTypeOf> | undefined;
+/** What serving static files takes from @std. */
+export interface StaticFileTools {
+  /** The `Content-Type` for a file extension. */
+  contentType: ContentTypeOf;
+  /** Whether a resource with `etag` should be sent given an `If-None-Match` value (false: answer 304). */
+  ifNoneMatch: (value: string | null, etag: string | undefined) => boolean;
+}
+
+let staticFileTools: Promise<StaticFileTools> | undefined;
 
 /**
- * Loads @std/media-types' `contentType`. Its table is large (200 KB of
- * source, about 5 ms to load), so it is loaded on first use: a server that
- * answers only pages and templates never pays for it.
+ * Loads what serving static files takes from @std, on first use: a server
+ * that answers only pages and templates never pays for it. The media-type
+ * table alone is 200 KB of source, about 5 ms to load.
  */
-export function loadContentType(): Promise<ContentTypeOf> {
-  return contentTypeOf ??= import("@std/media-types/content-type").then(
-    (module) => module.contentType,
+export function loadStaticFileTools(): Promise<StaticFileTools> {
+  return staticFileTools ??= Promise.all([
+    import("@std/media-types/content-type"),
+    import("@std/http/etag"),
+  ]).then(([mediaTypes, etag]) => ({
+    contentType: mediaTypes.contentType,
+    ifNoneMatch: etag.ifNoneMatch,
+  }));
+}
+
+/** A TransformStream that passes on bytes `start` to `end` (inclusive) of a byte stream. */
+export type ByteSliceStream = new (
+  start?: number,
+  end?: number,
+) => TransformStream<Uint8Array, Uint8Array>;
+
+let byteSliceStream: Promise<ByteSliceStream> | undefined;
+
+/**
+ * Loads @std/streams' `ByteSliceStream`, on the first Range request for a
+ * file not held in memory. At start-up it would cost 2-3 ms: a class that
+ * extends TransformStream makes Deno load its web streams, which a server
+ * answering from memory otherwise never needs.
+ */
+export function loadByteSliceStream(): Promise<ByteSliceStream> {
+  return byteSliceStream ??= import("@std/streams/byte-slice-stream").then(
+    (module) => module.ByteSliceStream,
   );
 }
 
@@ -79,12 +108,6 @@ export const lastIndexOfNeedle: (
   needle: Uint8Array,
   start?: number,
 ) => number = untypedLastIndexOfNeedle;
-
-/** Whether a resource with `etag` should be sent given an `If-None-Match` value (false: answer 304). */
-export const ifNoneMatch: (
-  value: string | null,
-  etag: string | undefined,
-) => boolean = untypedIfNoneMatch;
 
 /**
  * The cookies of a request by name, in a null-prototype record.
@@ -118,10 +141,6 @@ export const deleteCookie: (
   attributes?: Omit<Cookie, "name" | "value">,
 ) => void = untypedDeleteCookie;
 
-/** Base64url without padding. */
-export const encodeBase64Url: (data: Uint8Array) => string =
-  untypedEncodeBase64Url;
-
 /** Reason phrases by status code. */
 export const STATUS_TEXT: Readonly<Record<number, string | undefined>> =
   untypedStatusText;
@@ -150,12 +169,6 @@ export const join: (...segments: string[]) => string = WINDOWS
   : posixJoin;
 /** The platform's path separator. */
 export const SEPARATOR: string = WINDOWS ? WINDOWS_SEPARATOR : POSIX_SEPARATOR;
-
-/** A TransformStream that passes on bytes `start` to `end` (inclusive) of a byte stream. */
-export const ByteSliceStream: new (
-  start?: number,
-  end?: number,
-) => TransformStream<Uint8Array, Uint8Array> = UntypedByteSliceStream;
 
 /** Parsed command-line arguments. */
 export interface ParsedArgs {

@@ -7,7 +7,7 @@
  *
  * @module
  */
-import { ByteSliceStream, join, SEPARATOR } from "./_std.ts";
+import { join, loadByteSliceStream, SEPARATOR } from "./_std.ts";
 import { isHiddenName, isHiddenPath } from "./url_path.ts";
 
 /** What the server knows of a file or directory under the root. */
@@ -171,9 +171,10 @@ export function createDiskFiles(root: string): SiteFiles {
     },
 
     async read(file, range) {
+      if (range === undefined) return (await Deno.open(file.path)).readable;
+      const ByteSliceStream = await loadByteSliceStream();
       const handle = await Deno.open(file.path);
       try {
-        if (range === undefined) return handle.readable;
         await handle.seek(range.start, Deno.SeekMode.Start);
         return handle.readable.pipeThrough(
           new ByteSliceStream(0, range.end - range.start),

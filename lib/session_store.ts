@@ -4,7 +4,6 @@
  *
  * @module
  */
-import { encodeBase64Url } from "./_std.ts";
 
 /** A session's data: JSON-compatible values by key. */
 export type SessionData = Record<string, unknown>;
@@ -48,7 +47,10 @@ const ID_PATTERN = /^[A-Za-z0-9_-]{43}$/;
  * non-cryptographic generator.
  */
 export function newSessionId(): string {
-  return encodeBase64Url(crypto.getRandomValues(new Uint8Array(ID_BYTES)));
+  return crypto.getRandomValues(new Uint8Array(ID_BYTES)).toBase64({
+    alphabet: "base64url",
+    omitPadding: true,
+  });
 }
 
 /** Whether a string could be an id this server issued (nothing else is looked up). */

@@ -6,8 +6,8 @@
 import {
   type ContentTypeOf,
   extname,
-  ifNoneMatch,
-  loadContentType,
+  loadStaticFileTools,
+  type StaticFileTools,
 } from "./_std.ts";
 import type { ByteRange, FileBody, FileInfo, SiteFiles } from "./files.ts";
 import { HttpError } from "./http_error.ts";
@@ -132,8 +132,8 @@ function whole(body: FileBody, known: FileFacts): Response {
   });
 }
 
-/** The media-type lookup, set once {@linkcode loadContentType} has loaded it. */
-let contentType: ContentTypeOf | undefined;
+/** Set once {@linkcode loadStaticFileTools} has loaded them. */
+let tools: StaticFileTools | undefined;
 
 function factsOf(file: FileInfo, typeOf: ContentTypeOf): FileFacts {
   let known = facts.get(file);
@@ -183,13 +183,13 @@ export function serveFile(
       headers: { allow: STATIC_METHODS },
     });
   }
-  if (contentType === undefined) {
-    return loadContentType().then((loaded) => {
-      contentType = loaded;
+  if (tools === undefined) {
+    return loadStaticFileTools().then((loaded) => {
+      tools = loaded;
       return serveFile(request, file, files);
     });
   }
-  const known = factsOf(file, contentType);
+  const known = factsOf(file, tools.contentType);
   const requestHeaders = request.headers;
   const inm = requestHeaders.get("if-none-match");
   const ims = requestHeaders.get("if-modified-since");
@@ -203,7 +203,7 @@ export function serveFile(
     if (cached !== undefined) return whole(cached, known);
     return files.body(file).then((body) => whole(body, known));
   }
-  return serveConditional(request, file, files, known, rangeHeader);
+  return serveConditional(request, file, files, known, rangeHeader, tools);
 }
 
 /** Conditional and range requests, and HEAD. */
@@ -213,6 +213,7 @@ async function serveConditional(
   files: SiteFiles,
   known: FileFacts,
   rangeHeader: string | null,
+  { ifNoneMatch }: StaticFileTools,
 ): Promise<Response> {
   const { method } = request;
   const requestHeaders = request.headers;
