@@ -3,7 +3,7 @@
  *
  * @module
  */
-import { getCookies } from "./_std.ts";
+import { escapeHtml, getCookies } from "./_std.ts";
 import { redirectResponse, type RedirectStatus } from "./page_response.ts";
 import type { Target } from "./registry.ts";
 import type { RequestSession } from "./session.ts";
@@ -16,7 +16,7 @@ import { html, type SafeHtml, type TemplateValues } from "./template.ts";
  * ```ts
  * import type { PageContext } from "./lib/mod.ts";
  * export default function (ctx: PageContext) {
- *   return `Hello ${ctx.query.get("name")} !`;
+ *   return `Hello ${ctx.escape(ctx.query.get("name") ?? "stranger")} !`;
  * }
  * ```
  */
@@ -65,6 +65,11 @@ export interface PageContext {
   render(path: string, values?: TemplateValues): Promise<Response>;
   /** Marks markup the page has made safe, for insertion without escaping. */
   html(markup: string): SafeHtml;
+  /**
+   * HTML-escapes text (`& < > " '`) for a page that builds its HTML itself:
+   * `Hello ${ctx.escape(name)}`. Safe in element text and quoted attributes.
+   */
+  escape(text: string): string;
 }
 
 /**
@@ -215,6 +220,10 @@ class Context implements PageContext {
 
   get html(): PageContext["html"] {
     return html;
+  }
+
+  get escape(): PageContext["escape"] {
+    return escapeHtml;
   }
 }
 

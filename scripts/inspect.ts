@@ -2,10 +2,11 @@
 // form to it. Answers JSON when asked with ?format=json.
 import type { PageContext } from "../lib/mod.ts";
 
-const escape = (text: string) =>
-  text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
-
-function table(title: string, entries: Iterable<[string, string]>): string {
+function table(
+  escape: PageContext["escape"],
+  title: string,
+  entries: Iterable<[string, string]>,
+): string {
   const rows = [...entries].map(([k, v]) =>
     `<tr><th>${escape(k)}</th><td>${escape(v)}</td></tr>`
   ).join("");
@@ -33,6 +34,7 @@ export default function inspect(ctx: PageContext) {
     };
   }
   ctx.responseHeaders.set("cache-control", "no-store");
+  const { escape } = ctx;
   return `<!DOCTYPE html>
 <html lang="en">
 <head><meta charset="utf-8"><title>Request inspector</title>
@@ -43,11 +45,11 @@ export default function inspect(ctx: PageContext) {
     escape(ctx.url.pathname + ctx.url.search)
   }</code></p>
 <form method="post"><input name="message" value="hello"><button>POST a form here</button></form>
-${table("Query (ctx.query)", ctx.query)}
-${table("Form (ctx.form)", formEntries(ctx.form))}
-${table("Cookies (ctx.cookies)", Object.entries(ctx.cookies))}
-${table("Headers (ctx.headers)", ctx.headers)}
-${table("CGI environment (ctx.env)", Object.entries(ctx.env))}
+${table(escape, "Query (ctx.query)", ctx.query)}
+${table(escape, "Form (ctx.form)", formEntries(ctx.form))}
+${table(escape, "Cookies (ctx.cookies)", Object.entries(ctx.cookies))}
+${table(escape, "Headers (ctx.headers)", ctx.headers)}
+${table(escape, "CGI environment (ctx.env)", Object.entries(ctx.env))}
 <p><a href="./">Index</a></p>
 </body>
 </html>`;

@@ -2,11 +2,9 @@
 // uploaded file is a File. Nothing is written to disk.
 import type { PageContext } from "../lib/mod.ts";
 
-const escape = (text: string) =>
-  text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
-
 export default function upload(ctx: PageContext): string | Response {
   if (ctx.method !== "POST") return ctx.redirect("upload.html");
+  const { escape } = ctx;
   const files = ctx.form.getAll("files").filter((f): f is File =>
     f instanceof File && f.name !== ""
   );

@@ -146,12 +146,22 @@ Deno.test("createContext() computes cookies and env once, on first use", () => {
   assertEquals(ctx.cookies.a, "1");
 });
 
+Deno.test("createContext() escape() makes text safe in HTML text and quoted attributes", () => {
+  const request = new Request("http://h/page.ts");
+  const ctx = createContext(request, target(request.url), services(request));
+  assertEquals(
+    ctx.escape(`<a href="x" title='y'>&</a>`),
+    "&lt;a href=&quot;x&quot; title=&#39;y&#39;&gt;&amp;&lt;/a&gt;",
+  );
+});
+
 Deno.test("createContext() methods work when destructured", async () => {
   const request = new Request("http://example.com/a/page.ts?x=1");
   const ctx = createContext(request, target(request.url), services(request));
-  const { redirect, html, render, query, url } = ctx;
+  const { redirect, html, escape, render, query, url } = ctx;
   assertEquals(redirect("b.html").headers.get("location"), "/a/b.html");
   assertEquals(html("<b>").html, "<b>");
+  assertEquals(escape("plain"), "plain");
   assertEquals(await (await render("x.tpl")).text(), "rendered");
   assertEquals(query.get("x"), "1");
   assertEquals(url.pathname, "/a/page.ts");

@@ -45,6 +45,17 @@ Deno.test("the portal logs in and out with a safe session cookie", async (t) => 
       assertEquals((await get("/hello.tpl?name=world")).body, "Hello world !");
     });
 
+    await t.step("the example pages escape what they echo", async () => {
+      assertEquals((await get("/hello.ts?name=world")).body, "Hello world !");
+      assertEquals(
+        (await get(`/hello.ts?name=${encodeURIComponent(`<i>'a'&"b"`)}`)).body,
+        "Hello &lt;i&gt;&#39;a&#39;&amp;&quot;b&quot; !",
+      );
+      const inspected = (await get("/inspect.ts?x=<script>")).body;
+      assertStringIncludes(inspected, "<td>&lt;script&gt;</td>");
+      assert(!inspected.includes("<script>"));
+    });
+
     let alice = "";
     await t.step(
       "logging in sets an HttpOnly, SameSite=Lax, Path=/ session cookie",
