@@ -126,8 +126,15 @@ export async function renderErrorDetail(
 ): Promise<string> {
   const page = error instanceof PageError ? error.page : undefined;
   const cause = error instanceof PageError ? error.cause : error;
-  const name = cause instanceof Error ? cause.name : typeof cause;
-  const message = cause instanceof Error ? cause.message : String(cause);
+  let name = cause instanceof Error ? cause.name : typeof cause;
+  let message = cause instanceof Error ? cause.message : String(cause);
+  // Deno reports a page's syntax error as a TypeError whose message starts
+  // with "SyntaxError: ": name it for what it is.
+  const syntax = /^SyntaxError: /.exec(message);
+  if (name === "TypeError" && syntax !== null) {
+    name = "SyntaxError";
+    message = message.slice(syntax[0].length);
+  }
   const location = cause instanceof TemplateError
     ? cause.location
     : findErrorLocation(cause, root);

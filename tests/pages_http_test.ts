@@ -346,7 +346,10 @@ Deno.test("page modules answer requests (development mode)", async (t) => {
         const syntax = await text(url("/syntax.ts"));
         assertEquals(syntax.status, 500);
         assertStringIncludes(syntax.body, "<code>syntax.ts</code>, line 2");
-        assertStringIncludes(syntax.body, "Expression expected");
+        assertStringIncludes(
+          syntax.body,
+          "<strong>SyntaxError</strong>: Expression expected",
+        );
         const missing = await text(url("/nodefault.ts"));
         assertEquals(missing.status, 500);
         assertStringIncludes(
