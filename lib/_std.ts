@@ -10,6 +10,7 @@
  */
 import { escape as untypedEscape } from "@std/html";
 import { parseMediaType as untypedParseMediaType } from "@std/media-types/parse-media-type";
+import { indexOfNeedle as untypedIndexOfNeedle } from "@std/bytes/index-of-needle";
 import { lastIndexOfNeedle as untypedLastIndexOfNeedle } from "@std/bytes/last-index-of-needle";
 import { STATUS_TEXT as untypedStatusText } from "@std/http/status";
 import {
@@ -101,6 +102,13 @@ export const parseMediaType: (
   type: string,
 ) => [mediaType: string, params: Record<string, string> | undefined] =
   untypedParseMediaType;
+
+/** The index of the first occurrence of `needle` in `source` from `start`, or -1. */
+export const indexOfNeedle: (
+  source: Uint8Array,
+  needle: Uint8Array,
+  start?: number,
+) => number = untypedIndexOfNeedle;
 
 /** The index of the last occurrence of `needle` in `source`, or -1. */
 export const lastIndexOfNeedle: (

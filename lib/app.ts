@@ -109,6 +109,7 @@ export async function createApp(cli: CliOptions, site: Site): Promise<App> {
     ...(cli.sessionTtl === undefined ? {} : { sessionTtl: cli.sessionTtl }),
     ...(cli.maxSessions === undefined ? {} : { maxSessions: cli.maxSessions }),
     ...(cli.maxBody === undefined ? {} : { maxBody: cli.maxBody }),
+    ...(cli.maxFields === undefined ? {} : { maxFields: cli.maxFields }),
   });
   return {
     handler: cli.quiet ? handler : withRequestLog(handler, console.log),

@@ -24,6 +24,8 @@ export interface CliOptions {
   embeddedSite: string | undefined;
   /** `--max-body` in bytes, when given. */
   maxBody: number | undefined;
+  /** `--max-fields`, when given. */
+  maxFields: number | undefined;
   /** `--session-ttl` in milliseconds, when given. */
   sessionTtl: number | undefined;
   /** `--max-sessions`, when given. */
@@ -175,6 +177,7 @@ export function parseCli(args: string[]): CliOptions {
       "port",
       "host",
       "max-body",
+      "max-fields",
       "session-ttl",
       "max-sessions",
       "embedded-site",
@@ -216,6 +219,9 @@ export function parseCli(args: string[]): CliOptions {
     maxBody: parsed["max-body"] === undefined
       ? undefined
       : parseSize(String(parsed["max-body"])),
+    maxFields: parsed["max-fields"] === undefined
+      ? undefined
+      : parseCount(String(parsed["max-fields"]), "--max-fields"),
     sessionTtl: parsed["session-ttl"] === undefined
       ? undefined
       : parseDuration(String(parsed["session-ttl"]), "--session-ttl"),
@@ -303,6 +309,8 @@ Options:
   --prod          Production mode: error pages carry no details.
   --max-body SIZE Refuse request bodies larger than SIZE with 413: bytes, or
                   with a k, m or g suffix (powers of 1024). Default: 10m.
+  --max-fields N  Refuse forms with more than N fields (or multipart parts)
+                  with 413. Default: 1000.
   --session-ttl T Forget a session idle for T: seconds, or with an s, m, h
                   or d suffix. Default: 30m.
   --max-sessions N

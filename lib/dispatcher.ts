@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { DEFAULT_MAX_BODY } from "./body.ts";
+import { DEFAULT_MAX_BODY, DEFAULT_MAX_FIELDS } from "./body.ts";
 import { renderErrorDetail } from "./error_detail.ts";
 import { errorPage, htmlOf } from "./error_page.ts";
 import { BoundedMap } from "./bounded_map.ts";
@@ -65,6 +65,8 @@ export interface HandlerOptions {
   handlers?: HandlerMap;
   /** Request bodies larger than this many bytes get 413. Default: 10 MiB. */
   maxBody?: number;
+  /** Forms with more fields (or multipart parts) than this get 413. Default: 1000. */
+  maxFields?: number;
   /** Runs page modules. Default: in this process ({@linkcode createModuleRunner}). */
   pageRunner?: PageRunner;
   /**
@@ -216,10 +218,12 @@ export function createHandler(options: HandlerOptions): ClosableHandler {
   const prod = options.prod ?? false;
   const onError = options.onError ?? logToStderr;
   const maxBody = options.maxBody ?? DEFAULT_MAX_BODY;
-  const templates = createTemplates({ files, maxBody });
+  const maxFields = options.maxFields ?? DEFAULT_MAX_FIELDS;
+  const templates = createTemplates({ files, maxBody, maxFields });
   const pageRunner = options.pageRunner ?? createModuleRunner({
     files,
     maxBody,
+    maxFields,
     sessions: options.sessions ?? createMemorySessionStore({
       ...(options.sessionTtl === undefined ? {} : { ttl: options.sessionTtl }),
       ...(options.maxSessions === undefined

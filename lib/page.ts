@@ -5,7 +5,7 @@
  * @module
  */
 import { SEPARATOR, toFileUrl } from "./_std.ts";
-import { limitBody, parseForm } from "./body.ts";
+import { DEFAULT_MAX_FIELDS, limitBody, parseForm } from "./body.ts";
 import type { FileInfo, SiteFiles } from "./files.ts";
 import {
   isHttps,
@@ -63,6 +63,8 @@ export interface ModuleRunnerOptions {
   files: SiteFiles;
   /** The request body limit in bytes. */
   maxBody: number;
+  /** The most fields a form may have. Default: 1000. */
+  maxFields?: number;
   /** Where sessions live. */
   sessions: SessionStore;
   /** Renders templates for `ctx.render`. */
@@ -93,7 +95,7 @@ export function pageName(root: string, path: string): string {
  * process.
  */
 export function createModuleRunner(options: ModuleRunnerOptions): PageRunner {
-  const { files, maxBody } = options;
+  const { files, maxBody, maxFields = DEFAULT_MAX_FIELDS } = options;
   const shared: Shared = {
     sessions: options.sessions,
     render: options.render,
@@ -169,7 +171,7 @@ export function createModuleRunner(options: ModuleRunnerOptions): PageRunner {
       const page = loaded.ready ?? await loaded.promise;
       const state = new PageRequest(limited, target, shared);
       if (bodied && limited.body !== null) {
-        state.parsedForm = await parseForm(limited);
+        state.parsedForm = await parseForm(limited, maxFields);
       }
       // Only a request with cookies can name a session to look up.
       if (limited.headers.has("cookie")) {

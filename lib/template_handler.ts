@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { limitBody, parseForm } from "./body.ts";
+import { DEFAULT_MAX_FIELDS, limitBody, parseForm } from "./body.ts";
 import type { FileInfo, SiteFiles } from "./files.ts";
 import { HttpError } from "./http_error.ts";
 import { pageName } from "./page.ts";
@@ -69,11 +69,13 @@ export interface TemplatesOptions {
   files: SiteFiles;
   /** The request body limit in bytes, for POSTed forms. */
   maxBody: number;
+  /** The most fields a POSTed form may have. Default: 1000. */
+  maxFields?: number;
 }
 
 /** Creates the template handler and renderer for a site. */
 export function createTemplates(options: TemplatesOptions): Templates {
-  const { files, maxBody } = options;
+  const { files, maxBody, maxFields = DEFAULT_MAX_FIELDS } = options;
   const root = files.root;
   /** A parsed template, or why it does not parse (kept until the file changes). */
   type Parsed = { template: Template } | { error: unknown };
@@ -116,7 +118,7 @@ export function createTemplates(options: TemplatesOptions): Templates {
       // The first value of each query parameter, looked up in place.
       if (method !== "POST") return respond(target.file, target.query);
       // For a POSTed form, the first value of each field wins over the query.
-      return parseForm(limitBody(request, maxBody)).then((form) => {
+      return parseForm(limitBody(request, maxBody), maxFields).then((form) => {
         const values = new Map<string, string>();
         for (const [name, value] of target.query) {
           if (!values.has(name)) values.set(name, value);

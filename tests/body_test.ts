@@ -172,6 +172,46 @@ Deno.test("parseForm() leaves other bodies unread and returns an empty form", as
   assertEquals([...(await parseForm(post("x", "not a type;;"))).keys()], []);
 });
 
+Deno.test("parseForm() answers 413 past the field limit, counting fields, not separators", async () => {
+  const urlencoded = (body: string) =>
+    post(body, "application/x-www-form-urlencoded");
+  assertEquals([...(await parseForm(urlencoded("a=1&&b=2&c&"), 3)).keys()], [
+    "a",
+    "b",
+    "c",
+  ]);
+  const tooMany = await assertRejects(
+    () => parseForm(urlencoded("a=1&b=2&c&d"), 3),
+    HttpError,
+  );
+  assertEquals(tooMany.status, 413);
+  assertEquals(tooMany.message, "The form has more fields than the limit of 3");
+
+  const sent = new FormData();
+  sent.append("title", "report");
+  sent.append("file", new File(["x"], "a.txt"));
+  sent.append("note", "");
+  const { type, bytes } = await multipart(sent);
+  assertEquals((await parseForm(post(bytes, type), 3)).get("title"), "report");
+  const parts = await assertRejects(
+    () => parseForm(post(bytes, type), 2),
+    HttpError,
+  );
+  assertEquals(parts.status, 413);
+});
+
+Deno.test("parseForm() refuses a 10 MiB form of empty fields by the default limit", async () => {
+  const error = await assertRejects(
+    () =>
+      parseForm(
+        post("a=&".repeat(3_500_000), "application/x-www-form-urlencoded"),
+      ),
+    HttpError,
+  );
+  assertEquals(error.status, 413);
+  assertStringIncludes(error.message, "limit of 1000");
+});
+
 Deno.test("parseForm() keeps the 413 of a counted body", async () => {
   const request = limitBody(
     new Request("http://x/", {

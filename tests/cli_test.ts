@@ -22,6 +22,7 @@ Deno.test("parseCli() has safe defaults", () => {
     trustProxy: false,
     embeddedSite: undefined,
     maxBody: undefined,
+    maxFields: undefined,
     sessionTtl: undefined,
     maxSessions: undefined,
     sessions: undefined,
@@ -49,6 +50,7 @@ Deno.test("parseCli() reads ROOT and every flag", () => {
       trustProxy: false,
       embeddedSite: undefined,
       maxBody: undefined,
+      maxFields: undefined,
       sessionTtl: undefined,
       maxSessions: undefined,
       sessions: undefined,
@@ -126,6 +128,12 @@ Deno.test("parseSize() reads bytes and k, m, g suffixes in powers of 1024", () =
   assertEquals(parseSize("1.5k"), 1536);
   assertEquals(parseSize("2mb"), 2 * 1024 * 1024);
   assertEquals(parseCli(["--max-body", "1k"]).maxBody, 1024);
+  assertEquals(parseCli(["--max-fields", "50"]).maxFields, 50);
+  assertThrows(
+    () => parseCli(["--max-fields", "0"]),
+    UsageError,
+    '--max-fields "0"',
+  );
 });
 
 Deno.test("parseSize() rejects anything else, naming the flag", () => {

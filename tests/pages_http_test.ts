@@ -116,8 +116,11 @@ async function text(url: string, init?: RequestInit) {
   return { status: response.status, body: await response.text(), response };
 }
 
+/** The development-mode server's limits, low enough to test. */
+const LIMITS = ["--max-body", "64k", "--max-fields", "3"];
+
 Deno.test("page modules answer requests (development mode)", async (t) => {
-  await withServer(["--max-body", "64k"], async (server, url) => {
+  await withServer(LIMITS, async (server, url) => {
     await t.step("a .ts page answers with its default export", async () => {
       const { status, body, response } = await text(
         url("/hello.ts?name=world"),
@@ -393,6 +396,28 @@ Deno.test("page modules answer requests (development mode)", async (t) => {
           body: "12345",
         });
         assertEquals(within.body, "read 5");
+      },
+    );
+
+    await t.step(
+      "a form over --max-fields gets 413, for pages and templates",
+      async () => {
+        const post = (path: string, body: string) =>
+          text(url(path), {
+            method: "POST",
+            body,
+            headers: { "content-type": "application/x-www-form-urlencoded" },
+          });
+        assertEquals((await post("/info.ts", "a=1&b=2&c=3")).status, 200);
+        assertEquals(
+          (await post("/greet.tpl", "name=x&b&c")).body,
+          "Hello x !",
+        );
+        for (const path of ["/info.ts", "/greet.tpl"]) {
+          const refused = await post(path, "a=1&b=2&c=3&d=4");
+          assertEquals(refused.status, 413, path);
+          assertStringIncludes(refused.body, "more fields than the limit of 3");
+        }
       },
     );
 
