@@ -258,6 +258,11 @@ export function rawGet(
   );
 }
 
+/** A raw HEAD with `Connection: close`: the headers and what body bytes came. */
+export function rawHead(port: number, target: string): Promise<RawResponse> {
+  return rawGet(port, target, "127.0.0.1", "HEAD");
+}
+
 /**
  * Sends a GET and a HEAD of `target` and checks the HEAD: `status`, no body,
  * and the Content-Length of the GET's bytes (RFC 9110 §8.6: never a wrong
@@ -269,7 +274,7 @@ export async function assertHeadLikeGet(
   status = 200,
 ): Promise<void> {
   const get = await rawGet(port, target);
-  const head = await rawGet(port, target, "127.0.0.1", "HEAD");
+  const head = await rawHead(port, target);
   assertEquals(head.status, status, target);
   assertEquals(
     head.headers.get("content-length"),

@@ -12,6 +12,7 @@ import { join } from "@std/path";
 import {
   assertHeadLikeGet,
   rawGet,
+  rawHead,
   rawRequest,
   spawnServer,
   tempTree,
@@ -129,12 +130,7 @@ Deno.test("scriptserver serves a folder safely over HTTP", async (t) => {
     );
 
     await t.step("HEAD sends headers and no body bytes", async () => {
-      const response = await rawGet(
-        server.port,
-        "/hello.txt",
-        "127.0.0.1",
-        "HEAD",
-      );
+      const response = await rawHead(server.port, "/hello.txt");
       assertEquals(response.status, 200);
       assertEquals(response.headers.get("content-length"), "13");
       assertEquals(response.body, "");

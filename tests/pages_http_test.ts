@@ -12,6 +12,7 @@ import { join } from "@std/path";
 import {
   assertHeadLikeGet,
   rawGet,
+  rawHead,
   rawRequest,
   type RunningServer,
   spawnServer,
@@ -139,12 +140,7 @@ Deno.test("page modules answer requests (development mode)", async (t) => {
         await assertHeadLikeGet(server.port, "/hello.ts?name=w%C3%B6rld");
         await assertHeadLikeGet(server.port, "/greet.tpl?name=<b>");
         // A stream's length is known only by sending it: none is declared.
-        const streamed = await rawGet(
-          server.port,
-          "/returns.ts?kind=stream",
-          "127.0.0.1",
-          "HEAD",
-        );
+        const streamed = await rawHead(server.port, "/returns.ts?kind=stream");
         assertEquals(streamed.status, 200);
         assertEquals(streamed.headers.get("content-length"), null);
         assertEquals(streamed.body, "");
@@ -180,12 +176,7 @@ Deno.test("page modules answer requests (development mode)", async (t) => {
           (await text(url("/source-link.txt?name=link"))).body,
           "Hello link !",
         );
-        const head = await rawGet(
-          server.port,
-          "/hello.ts",
-          "127.0.0.1",
-          "HEAD",
-        );
+        const head = await rawHead(server.port, "/hello.ts");
         assertEquals(head.status, 200);
         assertEquals(head.body, "");
       },
