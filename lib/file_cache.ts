@@ -196,11 +196,10 @@ export function createCachedFiles(
     },
 
     async body(file) {
-      generation();
+      const before = generation();
       const hit = bodies.get(file.path);
       if (hit !== undefined) return hit.body;
       if (file.size > maxFileBytes) return await files.body(file);
-      const before = generation();
       const bytes = new Uint8Array(
         await new Response(await files.read(file)).arrayBuffer(),
       );

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { DEFAULT_MAX_FIELDS, limitBody, parseForm } from "./body.ts";
+import { limitBody, parseForm } from "./body.ts";
 import type { FileInfo, SiteFiles } from "./files.ts";
 import { HttpError } from "./http_error.ts";
 import { pageName } from "./page.ts";
@@ -69,13 +69,13 @@ export interface TemplatesOptions {
   files: SiteFiles;
   /** The request body limit in bytes, for POSTed forms. */
   maxBody: number;
-  /** The most fields a POSTed form may have. Default: 1000. */
-  maxFields?: number;
+  /** The most fields a POSTed form may have. */
+  maxFields: number;
 }
 
 /** Creates the template handler and renderer for a site. */
 export function createTemplates(options: TemplatesOptions): Templates {
-  const { files, maxBody, maxFields = DEFAULT_MAX_FIELDS } = options;
+  const { files, maxBody, maxFields } = options;
   const root = files.root;
   /** A parsed template, or why it does not parse (kept until the file changes). */
   type Parsed = { template: Template } | { error: unknown };
