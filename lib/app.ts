@@ -110,6 +110,10 @@ export async function createApp(cli: CliOptions, site: Site): Promise<App> {
     ...(cli.maxSessions === undefined ? {} : { maxSessions: cli.maxSessions }),
     ...(cli.maxBody === undefined ? {} : { maxBody: cli.maxBody }),
     ...(cli.maxFields === undefined ? {} : { maxFields: cli.maxFields }),
+    ...(cli.maxBodyTotal === undefined
+      ? {}
+      : { maxBodyTotal: cli.maxBodyTotal }),
+    ...(cli.pageTimeout === undefined ? {} : { pageTimeout: cli.pageTimeout }),
   });
   return {
     handler: cli.quiet ? handler : withRequestLog(handler, console.log),

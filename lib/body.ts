@@ -1,16 +1,14 @@
 /**
- * Request bodies: the size limit, and form parsing that refuses malformed
- * input instead of silently returning less than was sent.
+ * Request bodies: read as they arrive, within a size limit and a
+ * server-wide memory budget; form parsing that refuses malformed input
+ * instead of silently returning less than was sent; and the connection of
+ * a body nobody read closed, not drained.
  *
  * @module
  */
-import {
-  formatBytes,
-  indexOfNeedle,
-  lastIndexOfNeedle,
-  parseMediaType,
-} from "./_std.ts";
+import { formatBytes, parseMediaType } from "./_std.ts";
 import { HttpError } from "./http_error.ts";
+import { parseMultipart } from "./multipart.ts";
 
 /** The default `--max-body`: 10 MiB. */
 export const DEFAULT_MAX_BODY = 10 * 1024 * 1024;
@@ -21,6 +19,27 @@ export const DEFAULT_MAX_BODY = 10 * 1024 * 1024;
  * 470 MB to parse.
  */
 export const DEFAULT_MAX_FIELDS = 1000;
+
+/**
+ * The default `--max-body-total`: 256 MiB of request bodies held at once,
+ * by all requests in flight. A parsed form costs at most twice its bytes,
+ * so bodies take at most about 512 MiB.
+ */
+export const DEFAULT_MAX_BODY_TOTAL = 256 * 1024 * 1024;
+
+/**
+ * A body nobody read is left for the HTTP layer to drain (keeping the
+ * connection) when it declares at most this many bytes; a longer or
+ * undeclared one closes the connection.
+ */
+const DRAINABLE_BYTES = 64 * 1024;
+
+/**
+ * How long a body may stop arriving before the request gets 408 (nginx's
+ * `client_body_timeout` is 60 s): a client that declares a body and goes
+ * quiet must not hold its connection for ever.
+ */
+export const BODY_IDLE_TIMEOUT = 30_000;
 
 function tooManyFields(max: number): HttpError {
   return new HttpError(
@@ -38,68 +57,297 @@ function tooLarge(max: number): HttpError {
   );
 }
 
+function stalled(ms: number): HttpError {
+  return new HttpError(
+    408,
+    `The request body stopped arriving for ${ms / 1000} s`,
+  );
+}
+
+function overBudget(): HttpError {
+  return new HttpError(
+    503,
+    "The server is receiving too many uploads right now. Please try again shortly.",
+    { headers: { "retry-after": "5" } },
+  );
+}
+
 /**
- * Returns the request with its body capped at `max` bytes.
+ * The bytes of request bodies that requests in flight hold, server-wide,
+ * against a budget: a flood of concurrent uploads gets 503 instead of
+ * exhausting memory.
  *
- * Stops oversized uploads before they are buffered: a declared
- * `Content-Length` over the limit is refused before a byte is read; a body
- * without one (chunked) is counted as it streams and fails with 413 at the
- * first byte past the limit. `Content-Length` is trusted only without
- * `Transfer-Encoding` (RFC 9112 §6.3: the latter wins).
+ * @example
+ * ```ts
+ * import { BodyBudget } from "./body.ts";
+ * const budget = new BodyBudget(256 * 1024 * 1024);
+ * budget.take(1024); // true while within the budget
+ * budget.give(1024);
+ * ```
+ */
+export class BodyBudget {
+  /** The most bytes held at once. */
+  readonly max: number;
+  #used = 0;
+
+  constructor(max: number) {
+    this.max = max;
+  }
+
+  /** Bytes held now. */
+  get used(): number {
+    return this.#used;
+  }
+
+  /** Takes `bytes` from the budget; false (taking nothing) when they do not fit. */
+  take(bytes: number): boolean {
+    if (this.#used + bytes > this.max) return false;
+    this.#used += bytes;
+    return true;
+  }
+
+  /** Gives back bytes taken. */
+  give(bytes: number): void {
+    this.#used -= bytes;
+  }
+}
+
+/**
+ * One request's body as it is read: counted against its limit and the
+ * budget, and owned here so that the connection can be closed when the
+ * body is refused (see {@linkcode releaseBody}).
+ */
+class BodyTap {
+  readonly #reader: ReadableStreamDefaultReader<Uint8Array<ArrayBuffer>>;
+  readonly #budget: BodyBudget | undefined;
+  #received = 0;
+  /** Bytes taken from the budget. */
+  #taken = 0;
+  #done = false;
+  #released = false;
+  /** The counted body, as the page (or the form parser) reads it. */
+  readonly stream: ReadableStream<Uint8Array<ArrayBuffer>>;
+
+  constructor(
+    body: ReadableStream<Uint8Array<ArrayBuffer>>,
+    options: LimitBodyOptions,
+  ) {
+    const { max, budget, idleTimeout = BODY_IDLE_TIMEOUT } = options;
+    this.#reader = body.getReader();
+    this.#budget = budget;
+    this.stream = new ReadableStream<Uint8Array<ArrayBuffer>>({
+      pull: async (controller) => {
+        let result: ReadableStreamReadResult<Uint8Array<ArrayBuffer>>;
+        let timer: ReturnType<typeof setTimeout> | undefined;
+        try {
+          result = await Promise.race([
+            this.#reader.read(),
+            new Promise<never>((_, reject) => {
+              timer = setTimeout(
+                () => reject(stalled(idleTimeout)),
+                idleTimeout,
+              );
+            }),
+          ]);
+        } catch (error) {
+          controller.error(
+            error instanceof HttpError ? error : new HttpError(
+              400,
+              "Cannot read the request body",
+              { cause: error },
+            ),
+          );
+          return;
+        } finally {
+          clearTimeout(timer);
+        }
+        if (result.done) {
+          this.#done = true;
+          controller.close();
+          return;
+        }
+        const chunk = result.value;
+        this.#received += chunk.byteLength;
+        if (this.#received > max) {
+          controller.error(tooLarge(max));
+        } else if (
+          this.#released || (budget && !budget.take(chunk.byteLength))
+        ) {
+          controller.error(overBudget());
+        } else {
+          if (budget) this.#taken += chunk.byteLength;
+          controller.enqueue(chunk);
+        }
+      },
+      // The body is never cancelled here: release() decides, after the
+      // response, whether to keep or close the connection.
+    }, { highWaterMark: 0 });
+  }
+
+  /** Whether the whole body was read. */
+  get done(): boolean {
+    return this.#done;
+  }
+
+  /** The reader of the body as received. */
+  get reader(): ReadableStreamDefaultReader<Uint8Array> {
+    return this.#reader;
+  }
+
+  /**
+   * Gives the budget back, and tells whether the body was left unread
+   * (then its connection is to be closed).
+   */
+  release(): boolean {
+    if (this.#released) return false;
+    this.#released = true;
+    this.#budget?.give(this.#taken);
+    this.#taken = 0;
+    return !this.#done;
+  }
+}
+
+/** The body taps of requests, by the request the server received. */
+const taps = new WeakMap<Request, BodyTap>();
+
+/**
+ * Cancels a request body's reader once the response is out, which makes
+ * the HTTP layer close the connection instead of reading the rest.
+ *
+ * Measured with Deno 2.9.6: a body cancelled before the response is
+ * complete, or never touched, is drained to the end after the response
+ * to keep the connection alive (an endless upload was read at 1.6 GB/s
+ * after its 413); cancelled in a task after the response has been sent,
+ * the connection is closed at once. `sent` is the server's promise that
+ * the response went out (`Deno.ServeHandlerInfo.completed`); without
+ * one, a task after this one.
+ */
+function closeAfterResponse(
+  reader: ReadableStreamDefaultReader<Uint8Array>,
+  sent: Promise<unknown> | undefined,
+): void {
+  const cancel = () => {
+    setTimeout(() => reader.cancel().catch(() => {}), 0);
+  };
+  if (sent === undefined) cancel();
+  else sent.then(cancel, cancel);
+}
+
+/** Options for {@linkcode limitBody}. */
+export interface LimitBodyOptions {
+  /** The most bytes of body (413 past it). */
+  max: number;
+  /** The server-wide budget of body bytes in flight (503 past it). */
+  budget?: BodyBudget;
+  /**
+   * How long the body may stop arriving, in ms (408 past it). Default:
+   * {@linkcode BODY_IDLE_TIMEOUT}.
+   */
+  idleTimeout?: number;
+}
+
+/**
+ * Returns the request with its body read as it arrives, capped at `max`
+ * bytes (and within the budget).
+ *
+ * Nothing is reserved for what a client declares: a declared
+ * `Content-Length` over the limit is refused before a byte is read, and
+ * any other body is counted as it streams, failing with 413 at the first
+ * byte past the limit (or 503 past the budget), so a stalled upload costs
+ * what it sent. `Content-Length` is trusted only without
+ * `Transfer-Encoding` (RFC 9112 §6.3: the latter wins). Call
+ * {@linkcode releaseBody} with the same request once it is answered.
  *
  * @throws {HttpError} 413 when the declared length is over the limit, 400
  * when it is malformed.
  */
-export function limitBody(request: Request, max: number): Request {
-  if (request.body === null) return request;
+export function limitBody(
+  request: Request,
+  options: LimitBodyOptions,
+): Request {
+  const body = request.body;
+  if (body === null) return request;
+  const { max } = options;
   const declared = request.headers.get("content-length");
   if (declared !== null && !request.headers.has("transfer-encoding")) {
     if (!/^\d+$/.test(declared)) {
       throw new HttpError(400, "The Content-Length header is not a number");
     }
     if (Number(declared) > max) throw tooLarge(max);
-    // The HTTP layer never delivers more than the declared length.
-    return request;
   }
-  let received = 0;
-  const counted = request.body.pipeThrough(
-    new TransformStream<Uint8Array, Uint8Array>({
-      transform(chunk, controller) {
-        received += chunk.byteLength;
-        if (received > max) controller.error(tooLarge(max));
-        else controller.enqueue(chunk);
-      },
-    }),
-  );
-  return new Request(request, { body: counted });
+  const tap = new BodyTap(body, options);
+  taps.set(request, tap);
+  return new Request(request, { body: tap.stream });
+}
+
+/** Where the server says when a response has been sent. */
+export interface ResponseSent {
+  /** Settles once the response has been sent (`Deno.ServeHandlerInfo`). */
+  readonly completed?: Promise<unknown>;
 }
 
 /**
- * Whether a multipart body ends with its close delimiter
- * (`CRLF--boundary--`, RFC 2046 §5.1.1). Deno's `formData()` returns the
- * parts it found so far when the delimiter is missing, so a truncated upload
- * would otherwise arrive as a smaller, "valid" form.
+ * Ends a request's claim on its body once the response is ready: gives
+ * its bytes back to the budget and, when the body was not read to the end
+ * (refused, or ignored by a page), closes the connection once the response
+ * has been sent, instead of letting the HTTP layer drain whatever the
+ * client keeps sending. A small declared body nobody touched is left to be
+ * drained, so the connection stays open for the next request.
+ *
+ * @param info What `Deno.serve` passed with the request; its `completed`
+ * is read only when the connection is to be closed.
  */
-export function hasCloseDelimiter(body: Uint8Array, boundary: string): boolean {
-  const delimiter = new TextEncoder().encode(`--${boundary}--`);
-  const at = lastIndexOfNeedle(body, delimiter);
-  return at === 0 || (at >= 2 && body[at - 2] === 13 && body[at - 1] === 10);
+export function releaseBody(request: Request, info?: ResponseSent): void {
+  const tap = taps.get(request);
+  if (tap !== undefined) {
+    taps.delete(request);
+    if (tap.release()) closeAfterResponse(tap.reader, info?.completed);
+    return;
+  }
+  const { method } = request;
+  // Deno never exposes a GET or HEAD body.
+  if (method === "GET" || method === "HEAD") return;
+  const body = request.body;
+  if (body === null || request.bodyUsed || body.locked) return;
+  const { headers } = request;
+  const declared = headers.get("content-length");
+  if (
+    declared !== null && !headers.has("transfer-encoding") &&
+    /^\d+$/.test(declared) && Number(declared) <= DRAINABLE_BYTES
+  ) {
+    body.cancel().catch(() => {});
+    return;
+  }
+  closeAfterResponse(body.getReader(), info?.completed);
 }
 
 function badForm(reason: string, cause?: unknown): HttpError {
   return new HttpError(400, `Cannot parse the form: ${reason}`, { cause });
 }
 
-/** Reads the whole body; a limit error passes through, others become 400. */
-async function readBody(
-  request: Request,
+/** Reads a whole body as it arrives (never reserving a declared length). */
+async function readAll(
+  body: ReadableStream<Uint8Array<ArrayBuffer>>,
 ): Promise<Uint8Array<ArrayBuffer>> {
+  const chunks: Uint8Array<ArrayBuffer>[] = [];
+  let size = 0;
   try {
-    return new Uint8Array(await request.arrayBuffer());
+    for await (const chunk of body) {
+      chunks.push(chunk);
+      size += chunk.byteLength;
+    }
   } catch (error) {
     if (error instanceof HttpError) throw error;
     throw new HttpError(400, "Cannot read the request body", { cause: error });
   }
+  if (chunks.length === 1) return chunks[0]!;
+  const bytes = new Uint8Array(size);
+  let at = 0;
+  for (const chunk of chunks) {
+    bytes.set(chunk, at);
+    at += chunk.byteLength;
+  }
+  return bytes;
 }
 
 /**
@@ -139,56 +387,47 @@ function parseUrlEncoded(bytes: Uint8Array, maxFields: number): FormData {
   return form;
 }
 
-/**
- * Whether a multipart body has more than `max` parts: counts its delimiters
- * (`--boundary`, which by definition occurs nowhere else), the closing one
- * aside, and stops at the first past the limit.
- */
-function hasMoreParts(
-  body: Uint8Array,
-  boundary: string,
-  max: number,
-): boolean {
-  const delimiter = new TextEncoder().encode(`--${boundary}`);
-  let delimiters = 0;
-  for (
-    let at = indexOfNeedle(body, delimiter);
-    at !== -1;
-    at = indexOfNeedle(body, delimiter, at + delimiter.length)
-  ) {
-    if (++delimiters > max + 1) return true;
-  }
-  return false;
-}
-
 function decodeField(text: string): string {
   return decodeURIComponent(text.replaceAll("+", " "));
 }
 
+const FORM_TYPES =
+  /^\s*(?:application\/x-www-form-urlencoded|multipart\/form-data)\s*(?:;|$)/i;
+
 /**
  * Parses a form body (`application/x-www-form-urlencoded` or
- * `multipart/form-data`, uploaded files as `File`s). Any other body, or none,
- * gives an empty FormData and is left unread.
+ * `multipart/form-data`, uploaded files as `File`s), as it arrives. Any
+ * other body, or none, gives an empty FormData and is left unread.
  *
  * @param maxFields The most fields (or parts) a form may have.
- * @throws {HttpError} 400 for a malformed form (no or wrong boundary, no
- * close delimiter, bad encoding), 413 past the body limit or `maxFields`.
+ * @throws {HttpError} 400 for a malformed form (an ambiguous Content-Type
+ * such as two boundaries, no or a bad boundary, no close delimiter, bad
+ * encoding), 413 past the body limit or `maxFields`.
  */
 export async function parseForm(
   request: Request,
   maxFields: number = DEFAULT_MAX_FIELDS,
 ): Promise<FormData> {
   const contentType = request.headers.get("content-type");
-  if (contentType === null || request.body === null) return new FormData();
+  const body = request.body;
+  if (contentType === null || body === null) return new FormData();
   let mediaType: string;
   let params: Record<string, string> | undefined;
   try {
     [mediaType, params] = parseMediaType(contentType);
-  } catch {
+  } catch (error) {
+    // A form type that does not parse (two boundaries, an unterminated
+    // quote) is ambiguous: refused, never read as an empty form.
+    if (FORM_TYPES.test(contentType)) {
+      throw badForm(
+        `the Content-Type "${contentType.slice(0, 100)}" is malformed`,
+        error,
+      );
+    }
     return new FormData();
   }
   if (mediaType === "application/x-www-form-urlencoded") {
-    return parseUrlEncoded(await readBody(request), maxFields);
+    return parseUrlEncoded(await readAll(body), maxFields);
   }
   if (mediaType !== "multipart/form-data") return new FormData();
 
@@ -196,18 +435,10 @@ export async function parseForm(
   if (!boundary) {
     throw badForm("the multipart/form-data Content-Type has no boundary");
   }
-  const bytes = await readBody(request);
-  if (!hasCloseDelimiter(bytes, boundary)) {
-    throw badForm(
-      `the body does not end with the boundary "--${boundary}--" (the upload may have been cut short, or the boundary is wrong)`,
-    );
-  }
-  if (hasMoreParts(bytes, boundary, maxFields)) throw tooManyFields(maxFields);
   try {
-    return await new Response(bytes, {
-      headers: { "content-type": contentType },
-    }).formData();
+    return await parseMultipart(body, { boundary, maxFields });
   } catch (error) {
-    throw badForm("the multipart body is malformed", error);
+    if (error instanceof HttpError) throw error;
+    throw new HttpError(400, "Cannot read the request body", { cause: error });
   }
 }

@@ -26,6 +26,10 @@ export interface CliOptions {
   maxBody: number | undefined;
   /** `--max-fields`, when given. */
   maxFields: number | undefined;
+  /** `--max-body-total` in bytes, when given. */
+  maxBodyTotal: number | undefined;
+  /** `--page-timeout` in milliseconds, when given. */
+  pageTimeout: number | undefined;
   /** `--session-ttl` in milliseconds, when given. */
   sessionTtl: number | undefined;
   /** `--max-sessions`, when given. */
@@ -178,6 +182,8 @@ export function parseCli(args: string[]): CliOptions {
       "host",
       "max-body",
       "max-fields",
+      "max-body-total",
+      "page-timeout",
       "session-ttl",
       "max-sessions",
       "embedded-site",
@@ -222,6 +228,12 @@ export function parseCli(args: string[]): CliOptions {
     maxFields: parsed["max-fields"] === undefined
       ? undefined
       : parseCount(String(parsed["max-fields"]), "--max-fields"),
+    maxBodyTotal: parsed["max-body-total"] === undefined
+      ? undefined
+      : parseSize(String(parsed["max-body-total"]), "--max-body-total"),
+    pageTimeout: parsed["page-timeout"] === undefined
+      ? undefined
+      : parseDuration(String(parsed["page-timeout"]), "--page-timeout"),
     sessionTtl: parsed["session-ttl"] === undefined
       ? undefined
       : parseDuration(String(parsed["session-ttl"]), "--session-ttl"),
@@ -311,6 +323,13 @@ Options:
                   with a k, m or g suffix (powers of 1024). Default: 10m.
   --max-fields N  Refuse forms with more than N fields (or multipart parts)
                   with 413. Default: 1000.
+  --max-body-total SIZE
+                  Answer 503 (Retry-After) to a request whose body would
+                  make the bodies of all requests in flight exceed SIZE.
+                  Default: 256m.
+  --page-timeout T
+                  Answer 503 to a page that has not answered within T
+                  (seconds, or with an s, m, h or d suffix). Default: 30s.
   --session-ttl T Forget a session idle for T: seconds, or with an s, m, h
                   or d suffix. Default: 30m.
   --max-sessions N

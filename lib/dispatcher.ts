@@ -4,7 +4,13 @@
  *
  * @module
  */
-import { DEFAULT_MAX_BODY, DEFAULT_MAX_FIELDS } from "./body.ts";
+import {
+  BodyBudget,
+  DEFAULT_MAX_BODY,
+  DEFAULT_MAX_BODY_TOTAL,
+  DEFAULT_MAX_FIELDS,
+  releaseBody,
+} from "./body.ts";
 import { renderErrorDetail } from "./error_detail.ts";
 import { errorPage, htmlOf } from "./error_page.ts";
 import { BoundedMap } from "./bounded_map.ts";
@@ -65,8 +71,19 @@ export interface HandlerOptions {
   handlers?: HandlerMap;
   /** Request bodies larger than this many bytes get 413. Default: 10 MiB. */
   maxBody?: number;
+  /**
+   * The most bytes of request bodies that all requests in flight may hold
+   * at once; past it, a request that sends more gets 503 with
+   * `Retry-After`. Default: 256 MiB.
+   */
+  maxBodyTotal?: number;
   /** Forms with more fields (or multipart parts) than this get 413. Default: 1000. */
   maxFields?: number;
+  /**
+   * How long a page may take to answer, in ms: past it, 503. Default: 30 s.
+   * (For the default page runner.)
+   */
+  pageTimeout?: number;
   /** Runs page modules. Default: in this process ({@linkcode createModuleRunner}). */
   pageRunner?: PageRunner;
   /**
@@ -219,10 +236,18 @@ export function createHandler(options: HandlerOptions): ClosableHandler {
   const onError = options.onError ?? logToStderr;
   const maxBody = options.maxBody ?? DEFAULT_MAX_BODY;
   const maxFields = options.maxFields ?? DEFAULT_MAX_FIELDS;
-  const templates = createTemplates({ files, maxBody, maxFields });
+  const bodyBudget = new BodyBudget(
+    options.maxBodyTotal ?? DEFAULT_MAX_BODY_TOTAL,
+  );
+  const templates = createTemplates({
+    files,
+    bodyLimits: { max: maxBody, budget: bodyBudget },
+    maxFields,
+  });
   const pageRunner = options.pageRunner ?? createModuleRunner({
     files,
     maxBody,
+    bodyBudget,
     maxFields,
     sessions: options.sessions ?? createMemorySessionStore({
       ...(options.sessionTtl === undefined ? {} : { ttl: options.sessionTtl }),
@@ -232,6 +257,9 @@ export function createHandler(options: HandlerOptions): ClosableHandler {
     }),
     render: templates.render,
     trustProxy: options.trustProxy ?? false,
+    ...(options.pageTimeout === undefined
+      ? {}
+      : { pageTimeout: options.pageTimeout }),
   });
   const staticFile: FileHandler = (request, target) =>
     serveFile(request, target.file, files);
@@ -432,8 +460,9 @@ export function createHandler(options: HandlerOptions): ClosableHandler {
   }
 
   /**
-   * Last touches on every response: a request body nobody read is
-   * cancelled.
+   * Last touches on every response: the request's body is released (its
+   * bytes given back to the budget, and its connection closed once the
+   * response is out if the body was not read to the end).
    *
    * A HEAD response keeps the body a GET would get: the HTTP layer
    * (`Deno.serve`) sends only the headers, with the Content-Length of a body
@@ -442,24 +471,24 @@ export function createHandler(options: HandlerOptions): ClosableHandler {
    * (RFC 9110 §8.6). Static files answer HEAD themselves, without opening
    * the file.
    */
-  function finish(request: Request, response: Response): Response {
-    const { method } = request;
-    // GET and HEAD bodies are left alone: touching request.body would
-    // create a stream on every request.
-    if (
-      method !== "GET" && method !== "HEAD" && request.body !== null &&
-      !request.bodyUsed
-    ) {
-      request.body.cancel().catch(() => {});
-    }
+  function finish(
+    request: Request,
+    response: Response,
+    info: ConnectionInfo | undefined,
+  ): Response {
+    releaseBody(request, info);
     return response;
   }
 
-  function failed(request: Request, error: unknown): Promise<Response> {
+  function failed(
+    request: Request,
+    error: unknown,
+    info: ConnectionInfo | undefined,
+  ): Promise<Response> {
     const response = toResponse(error);
     return response instanceof Promise
-      ? response.then((ready) => finish(request, ready))
-      : Promise.resolve(finish(request, response));
+      ? response.then((ready) => finish(request, ready, info))
+      : Promise.resolve(finish(request, response, info));
   }
 
   function handle(request: Request, info?: ConnectionInfo): Promise<Response> {
@@ -467,15 +496,15 @@ export function createHandler(options: HandlerOptions): ClosableHandler {
     try {
       result = route(request, info);
     } catch (error) {
-      return failed(request, error);
+      return failed(request, error, info);
     }
     if (result instanceof Promise) {
       return result.then(
-        (response) => finish(request, response),
-        (error) => failed(request, error),
+        (response) => finish(request, response, info),
+        (error) => failed(request, error, info),
       );
     }
-    return Promise.resolve(finish(request, result));
+    return Promise.resolve(finish(request, result, info));
   }
   const close = () => cached?.close();
   return Object.assign(handle, { close, [Symbol.dispose]: close });

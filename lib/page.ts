@@ -5,7 +5,12 @@
  * @module
  */
 import { SEPARATOR, toFileUrl } from "./_std.ts";
-import { DEFAULT_MAX_FIELDS, limitBody, parseForm } from "./body.ts";
+import {
+  type BodyBudget,
+  DEFAULT_MAX_FIELDS,
+  limitBody,
+  parseForm,
+} from "./body.ts";
 import type { FileInfo, SiteFiles } from "./files.ts";
 import {
   isHttps,
@@ -63,6 +68,8 @@ export interface ModuleRunnerOptions {
   files: SiteFiles;
   /** The request body limit in bytes. */
   maxBody: number;
+  /** The server-wide budget of request body bytes in flight. Default: none. */
+  bodyBudget?: BodyBudget;
   /** The most fields a form may have. Default: 1000. */
   maxFields?: number;
   /** Where sessions live. */
@@ -75,6 +82,64 @@ export interface ModuleRunnerOptions {
   ) => Promise<Response>;
   /** Whether `X-Forwarded-Proto` is believed (behind a reverse proxy). */
   trustProxy: boolean;
+  /**
+   * How long a page may take to answer, in ms, once called: past it the
+   * request gets 503 and its connection is freed. Default: 30 s.
+   */
+  pageTimeout?: number;
+  /** Told of each page that timed out. Default: stderr. */
+  log?: (message: string) => void;
+}
+
+/** The default `--page-timeout`: 30 s. */
+export const DEFAULT_PAGE_TIMEOUT = 30_000;
+
+/** What {@linkcode settle} gives when the client went away. */
+const GONE = Symbol("gone");
+
+/** The status answered to a client that went away (nginx's; never sent). */
+const CLIENT_GONE = 499;
+
+/**
+ * What a page's promise settles to, unless the client goes away first
+ * ({@linkcode GONE}: the connection is freed at once) or the page takes
+ * longer than `ms` (503). A page cannot be stopped: what it
+ * does later is ignored.
+ */
+function settle(
+  pending: Promise<unknown>,
+  signal: AbortSignal,
+  ms: number,
+  onTimeout: () => HttpError,
+): Promise<unknown> {
+  return new Promise((resolve, reject) => {
+    const done = () => {
+      clearTimeout(timer);
+      signal.removeEventListener("abort", gone);
+    };
+    const gone = () => {
+      done();
+      resolve(GONE);
+    };
+    const timer = setTimeout(() => {
+      done();
+      reject(onTimeout());
+    }, ms);
+    if (signal.aborted) return gone();
+    signal.addEventListener("abort", gone);
+    pending.then((value) => {
+      done();
+      resolve(value);
+    }, (error) => {
+      done();
+      reject(error);
+    });
+  });
+}
+
+/** "30 s", "1.5 s". */
+function seconds(ms: number): string {
+  return `${ms / 1000} s`;
 }
 
 /** A page's path relative to the root, with "/" separators. */
@@ -95,7 +160,13 @@ export function pageName(root: string, path: string): string {
  * process.
  */
 export function createModuleRunner(options: ModuleRunnerOptions): PageRunner {
-  const { files, maxBody, maxFields = DEFAULT_MAX_FIELDS } = options;
+  const { files, maxFields = DEFAULT_MAX_FIELDS } = options;
+  const pageTimeout = options.pageTimeout ?? DEFAULT_PAGE_TIMEOUT;
+  const log = options.log ?? ((message) => console.error(message));
+  const bodyLimits = {
+    max: options.maxBody,
+    ...(options.bodyBudget ? { budget: options.bodyBudget } : {}),
+  };
   const shared: Shared = {
     sessions: options.sessions,
     render: options.render,
@@ -163,7 +234,7 @@ export function createModuleRunner(options: ModuleRunnerOptions): PageRunner {
   return {
     async run(request, target) {
       const bodied = mayHaveBody(request);
-      const limited = bodied ? limitBody(request, maxBody) : request;
+      const limited = bodied ? limitBody(request, bodyLimits) : request;
       // On the hot path nothing below waits: a loaded page is a function,
       // and a page that returns a value (not a promise) is not awaited.
       let loaded = load(target.file);
@@ -184,7 +255,24 @@ export function createModuleRunner(options: ModuleRunnerOptions): PageRunner {
       let value: unknown;
       try {
         value = page(context);
-        if (value instanceof Promise) value = await value;
+        if (value instanceof Promise) {
+          value = await settle(value, request.signal, pageTimeout, () => {
+            const name = pageName(root, target.file.path);
+            log(
+              `scriptserver: page "${name}" did not answer within ${
+                seconds(pageTimeout)
+              } (--page-timeout); answered 503`,
+            );
+            return new HttpError(
+              503,
+              `The page did not answer within ${seconds(pageTimeout)}.`,
+            );
+          });
+          // Nobody reads the answer; the session is left as it is.
+          if (value === GONE) {
+            return new Response(null, { status: CLIENT_GONE });
+          }
+        }
       } catch (error) {
         if (state.openedSession) await state.openedSession.commit();
         const headers = state.headers;

@@ -12,6 +12,11 @@ import type { FileInfo } from "./files.ts";
 export interface ConnectionInfo {
   /** The remote end of the connection (a Unix socket has no hostname). */
   remoteAddr: Deno.Addr;
+  /**
+   * Settles once the response has been sent (`Deno.ServeHandlerInfo`
+   * gives it): a refused body's connection is closed then.
+   */
+  completed?: Promise<void>;
 }
 
 /** What the dispatcher found for a request. */

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { limitBody, parseForm } from "./body.ts";
+import { limitBody, type LimitBodyOptions, parseForm } from "./body.ts";
 import type { FileInfo, SiteFiles } from "./files.ts";
 import { HttpError } from "./http_error.ts";
 import { pageName } from "./page.ts";
@@ -67,15 +67,15 @@ export function resolveTemplatePath(
 export interface TemplatesOptions {
   /** Where templates are read. */
   files: SiteFiles;
-  /** The request body limit in bytes, for POSTed forms. */
-  maxBody: number;
+  /** The body limit and budget, for POSTed forms. */
+  bodyLimits: LimitBodyOptions;
   /** The most fields a POSTed form may have. */
   maxFields: number;
 }
 
 /** Creates the template handler and renderer for a site. */
 export function createTemplates(options: TemplatesOptions): Templates {
-  const { files, maxBody, maxFields } = options;
+  const { files, bodyLimits, maxFields } = options;
   const root = files.root;
   /** A parsed template, or why it does not parse (kept until the file changes). */
   type Parsed = { template: Template } | { error: unknown };
@@ -118,19 +118,21 @@ export function createTemplates(options: TemplatesOptions): Templates {
       // The first value of each query parameter, looked up in place.
       if (method !== "POST") return respond(target.file, target.query);
       // For a POSTed form, the first value of each field wins over the query.
-      return parseForm(limitBody(request, maxBody), maxFields).then((form) => {
-        const values = new Map<string, string>();
-        for (const [name, value] of target.query) {
-          if (!values.has(name)) values.set(name, value);
-        }
-        const fromForm = new Set<string>();
-        for (const [name, value] of form) {
-          if (typeof value !== "string" || fromForm.has(name)) continue;
-          fromForm.add(name);
-          values.set(name, value);
-        }
-        return respond(target.file, values);
-      });
+      return parseForm(limitBody(request, bodyLimits), maxFields).then(
+        (form) => {
+          const values = new Map<string, string>();
+          for (const [name, value] of target.query) {
+            if (!values.has(name)) values.set(name, value);
+          }
+          const fromForm = new Set<string>();
+          for (const [name, value] of form) {
+            if (typeof value !== "string" || fromForm.has(name)) continue;
+            fromForm.add(name);
+            values.set(name, value);
+          }
+          return respond(target.file, values);
+        },
+      );
     },
 
     async render(from, path, values) {

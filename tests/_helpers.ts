@@ -98,16 +98,31 @@ export interface SpawnOptions {
   env?: Record<string, string>;
   /** Working directory. */
   cwd?: string;
+  /**
+   * A command that runs deno, such as `["prlimit", "--nofile=128"]` (it
+   * must exec deno, so that the child's pid is deno's).
+   */
+  wrapper?: string[];
 }
 
 /** Starts `deno run main.ts` as a child process, without waiting for it. */
 export function spawnRaw(
   permissions: string[],
   args: string[],
-  options: { env?: Record<string, string>; cwd?: string } = {},
+  options: { env?: Record<string, string>; cwd?: string; wrapper?: string[] } =
+    {},
 ): { process: Deno.ChildProcess; stdout: Lines; stderr: Lines } {
-  const process = new Deno.Command(Deno.execPath(), {
-    args: ["run", "--no-prompt", ...permissions, MAIN, ...args],
+  const command = [
+    ...(options.wrapper ?? []),
+    Deno.execPath(),
+    "run",
+    "--no-prompt",
+    ...permissions,
+    MAIN,
+    ...args,
+  ];
+  const process = new Deno.Command(command[0]!, {
+    args: command.slice(1),
     stdout: "piped",
     stderr: "piped",
     stdin: "null",
@@ -188,6 +203,31 @@ export async function spawnServer(
     await stop("SIGKILL").catch(() => {});
     throw error;
   }
+}
+
+/** A line of `/proc/PID/status`, in bytes (`VmRSS`, `VmHWM`: Linux). */
+export function procStatus(pid: number, field: "VmRSS" | "VmHWM"): number {
+  const status = Deno.readTextFileSync(`/proc/${pid}/status`);
+  const kib = new RegExp(`${field}:\\s+(\\d+) kB`).exec(status)?.[1];
+  if (kib === undefined) throw new Error(`No ${field} for process ${pid}`);
+  return Number(kib) * 1024;
+}
+
+/** How many sockets a process holds open (Linux). */
+export function socketsOf(pid: number): number {
+  let sockets = 0;
+  for (const entry of Deno.readDirSync(`/proc/${pid}/fd`)) {
+    try {
+      if (
+        Deno.readLinkSync(`/proc/${pid}/fd/${entry.name}`).startsWith("socket:")
+      ) {
+        sockets++;
+      }
+    } catch {
+      // Closed meanwhile.
+    }
+  }
+  return sockets;
 }
 
 /** A parsed raw HTTP response. */

@@ -5,7 +5,7 @@ import {
   assertStringIncludes,
   assertThrows,
 } from "./_assert.ts";
-import { hasCloseDelimiter, limitBody, parseForm } from "../lib/body.ts";
+import { BodyBudget, limitBody, parseForm, releaseBody } from "../lib/body.ts";
 import { HttpError } from "../lib/http_error.ts";
 
 function streamOf(...chunks: string[]): ReadableStream<Uint8Array> {
@@ -30,7 +30,7 @@ Deno.test("limitBody() refuses a declared Content-Length over the limit before r
     body,
     headers: { "content-length": "101" },
   });
-  const error = assertThrows(() => limitBody(request, 100), HttpError);
+  const error = assertThrows(() => limitBody(request, { max: 100 }), HttpError);
   assertEquals(error.status, 413);
   assertStringIncludes(error.message, "100 B");
   assert(!pulled);
@@ -43,7 +43,7 @@ Deno.test("limitBody() answers 400 to a malformed Content-Length", () => {
     headers: { "content-length": "1x" },
   });
   assertEquals(
-    assertThrows(() => limitBody(request, 100), HttpError).status,
+    assertThrows(() => limitBody(request, { max: 100 }), HttpError).status,
     400,
   );
 });
@@ -53,35 +53,75 @@ Deno.test("limitBody() counts a body without Content-Length and stops past the l
     method: "POST",
     body: streamOf("a".repeat(60), "b".repeat(60), "c".repeat(1000)),
   });
-  const limited = limitBody(request, 100);
+  const limited = limitBody(request, { max: 100 });
   const error = await assertRejects(() => limited.text(), HttpError);
   assertEquals(error.status, 413);
 });
 
-Deno.test("limitBody() passes bodies within the limit untouched", async () => {
+Deno.test("limitBody() passes bodies within the limit, read as they arrive", async () => {
   const chunked = limitBody(
     new Request("http://x/", { method: "POST", body: streamOf("abc", "def") }),
-    6,
+    { max: 6 },
   );
   assertEquals(await chunked.text(), "abcdef");
-  const declared = new Request("http://x/", {
-    method: "POST",
-    body: "abc",
-    headers: { "content-length": "3" },
-  });
-  assertEquals(limitBody(declared, 3), declared);
+  const declared = limitBody(
+    new Request("http://x/", {
+      method: "POST",
+      body: "abc",
+      headers: { "content-length": "3" },
+    }),
+    { max: 3 },
+  );
+  assertEquals(await declared.text(), "abc");
   const bodiless = new Request("http://x/");
-  assertEquals(limitBody(bodiless, 0), bodiless);
+  assertEquals(limitBody(bodiless, { max: 0 }), bodiless);
 });
 
-Deno.test("hasCloseDelimiter() wants --boundary-- at the start or after CRLF", () => {
-  const bytes = (text: string) => new TextEncoder().encode(text);
-  assert(hasCloseDelimiter(bytes("--b\r\n\r\nx\r\n--b--\r\n"), "b"));
-  assert(hasCloseDelimiter(bytes("--b--"), "b"));
-  assert(hasCloseDelimiter(bytes("--b\r\n\r\nx\r\n--b--\r\nepilogue"), "b"));
-  assert(!hasCloseDelimiter(bytes("--b\r\n\r\nx\r\n--b\r\n"), "b"));
-  assert(!hasCloseDelimiter(bytes("--b\r\n\r\nx--b--"), "b"));
-  assert(!hasCloseDelimiter(bytes(""), "b"));
+Deno.test("limitBody() never reserves a declared length: a stalled upload costs what it sent", async () => {
+  let pulls = 0;
+  const stalled = new ReadableStream<Uint8Array>({
+    pull(controller) {
+      // Six bytes, then nothing more ever arrives.
+      if (pulls++ > 0) return new Promise(() => {});
+      controller.enqueue(new TextEncoder().encode("a=1&b="));
+      return undefined;
+    },
+  });
+  const request = limitBody(
+    new Request("http://x/", {
+      method: "POST",
+      body: stalled,
+      headers: { "content-length": String(9 * 1024 * 1024) },
+    }),
+    { max: 10 * 1024 * 1024 },
+  );
+  const reader = request.body!.getReader();
+  const first = await reader.read();
+  assertEquals(first.value?.byteLength, 6);
+  reader.releaseLock();
+});
+
+Deno.test("limitBody() answers 503 past the budget of bodies in flight, and releaseBody() gives it back", async () => {
+  const budget = new BodyBudget(10);
+  const post = (body: string) =>
+    new Request("http://x/", { method: "POST", body: streamOf(body) });
+  const first = post("1234567");
+  assertEquals(await limitBody(first, { max: 100, budget }).text(), "1234567");
+  assertEquals(budget.used, 7);
+  const second = post("12345");
+  const error = await assertRejects(
+    () => limitBody(second, { max: 100, budget }).text(),
+    HttpError,
+  );
+  assertEquals(error.status, 503);
+  assertEquals(error.headers.get("retry-after"), "5");
+  releaseBody(first);
+  releaseBody(second);
+  assertEquals(budget.used, 0);
+  assertEquals(
+    await limitBody(post("12345"), { max: 100, budget }).text(),
+    "12345",
+  );
 });
 
 async function multipart(form: FormData) {
@@ -137,6 +177,19 @@ Deno.test("parseForm() answers 400 to malformed multipart bodies", async () => {
     ["wrong boundary", post(bytes, "multipart/form-data; boundary=other")],
     ["cut short", post(bytes.slice(0, bytes.length - 20), type)],
     ["garbage", post("hello", "multipart/form-data; boundary=b")],
+    ["two boundaries", post(bytes, `${type}; boundary=other`)],
+    ["unterminated quote", post(bytes, 'multipart/form-data; boundary="abc')],
+    [
+      "71-character boundary",
+      post(bytes, `multipart/form-data; boundary=${"a".repeat(71)}`),
+    ],
+    [
+      "two urlencoded charsets",
+      post(
+        "a=1",
+        "application/x-www-form-urlencoded; charset=utf-8; charset=latin1",
+      ),
+    ],
   ];
   for (const [label, request] of cases) {
     const error = await assertRejects(() => parseForm(request), HttpError);
@@ -219,7 +272,7 @@ Deno.test("parseForm() keeps the 413 of a counted body", async () => {
       body: streamOf("a=", "b".repeat(200)),
       headers: { "content-type": "application/x-www-form-urlencoded" },
     }),
-    100,
+    { max: 100 },
   );
   const error = await assertRejects(() => parseForm(request), HttpError);
   assertEquals(error.status, 413);

@@ -23,6 +23,8 @@ Deno.test("parseCli() has safe defaults", () => {
     embeddedSite: undefined,
     maxBody: undefined,
     maxFields: undefined,
+    maxBodyTotal: undefined,
+    pageTimeout: undefined,
     sessionTtl: undefined,
     maxSessions: undefined,
     sessions: undefined,
@@ -51,6 +53,8 @@ Deno.test("parseCli() reads ROOT and every flag", () => {
       embeddedSite: undefined,
       maxBody: undefined,
       maxFields: undefined,
+      maxBodyTotal: undefined,
+      pageTimeout: undefined,
       sessionTtl: undefined,
       maxSessions: undefined,
       sessions: undefined,
@@ -61,6 +65,11 @@ Deno.test("parseCli() reads ROOT and every flag", () => {
   assertEquals(parseCli(["-h"]).help, true);
   assertEquals(parseCli(["8080"]).root, "8080");
   assertEquals(parseCli(["--trust-proxy"]).trustProxy, true);
+  assertEquals(parseCli(["--page-timeout", "5s"]).pageTimeout, 5000);
+  assertEquals(
+    parseCli(["--max-body-total", "64m"]).maxBodyTotal,
+    64 * 1024 * 1024,
+  );
   assertEquals(parseCli(["--sessions", "memory"]).sessions, undefined);
   assertEquals(
     parseCli(["--sessions", "redis://127.0.0.1:6380/2"]).sessions,
