@@ -138,8 +138,20 @@ const HTML_HEADERS = {
   "x-content-type-options": "nosniff",
 };
 
-/** The most URL paths whose routes are remembered. */
-const MAX_ROUTES = 10_000;
+/**
+ * Bytes of remembered routes, keyed by raw URL path: clients choose the
+ * keys, so long distinct URLs must not grow them without end.
+ */
+const ROUTE_BYTES = 8 * 1024 * 1024;
+/**
+ * Longer URL paths are resolved every time: no site has them, and a
+ * flood of them would only push out the routes in use.
+ */
+const MAX_REMEMBERED_PATH = 2048;
+/** What a remembered route costs besides its key. */
+const ROUTE_OVERHEAD = 256;
+/** Bytes of rendered listings kept, by directory. */
+const LISTING_BYTES = 8 * 1024 * 1024;
 
 function logToStderr(error: unknown, id: string): void {
   console.error(`scriptserver: error ${id}:`, error);
@@ -161,8 +173,6 @@ type Route =
     kind: "listing";
     directory: FileInfo;
     displayPath: string;
-    /** The rendered listing, made on first use. */
-    html?: string;
   };
 
 const MISSING: Route = { kind: "missing" };
@@ -334,7 +344,12 @@ export function createHandler(options: HandlerOptions): ClosableHandler {
    * Routes by raw URL path, kept while the cache's generation holds: a hit
    * costs a map look-up instead of decoding, look-ups and dispatch.
    */
-  const routes = new BoundedMap<string, Route>(MAX_ROUTES);
+  const routes = new BoundedMap<string, Route>({
+    maxBytes: ROUTE_BYTES,
+    sizeOf: (path) => path.length * 2 + ROUTE_OVERHEAD,
+  });
+  /** Rendered listings by directory and display path, for the same generation. */
+  const listings = new BoundedMap<string, string>({ maxBytes: LISTING_BYTES });
   let routesGeneration: number | undefined;
 
   async function resolveAndKeep(
@@ -343,7 +358,10 @@ export function createHandler(options: HandlerOptions): ClosableHandler {
     generation: number | undefined,
   ): Promise<Route> {
     const found = await resolve(parseRequestUrl(request));
-    if (generation !== undefined && files.generation?.() === generation) {
+    if (
+      generation !== undefined && path.length <= MAX_REMEMBERED_PATH &&
+      files.generation?.() === generation
+    ) {
       routes.set(path, found);
     }
     return found;
@@ -370,6 +388,7 @@ export function createHandler(options: HandlerOptions): ClosableHandler {
     const generation = files.generation?.();
     if (generation !== routesGeneration) {
       routes.clear();
+      listings.clear();
       routesGeneration = generation;
     }
     const hit = generation === undefined ? undefined : routes.get(path);
@@ -411,12 +430,18 @@ export function createHandler(options: HandlerOptions): ClosableHandler {
             headers: { allow: STATIC_METHODS },
           });
         }
-        if (found.html !== undefined) {
-          return new Response(found.html, { headers: HTML_HEADERS });
+        const key = found.displayPath;
+        const html = listings.get(key);
+        if (html !== undefined) {
+          return new Response(html, { headers: HTML_HEADERS });
         }
+        const generation = files.generation?.();
         return files.list(found.directory).then((entries) => {
-          found.html = renderListing(found.displayPath, entries);
-          return new Response(found.html, { headers: HTML_HEADERS });
+          const html = renderListing(found.displayPath, entries);
+          if (generation !== undefined && files.generation?.() === generation) {
+            listings.set(key, html);
+          }
+          return new Response(html, { headers: HTML_HEADERS });
         });
       }
       case "file":

@@ -52,7 +52,10 @@ export function errorPage(
  * Pages without details, by status and message: a flood of requests for
  * missing paths should cost no more than serving real ones.
  */
-const rendered = new BoundedMap<string, string>(100);
+const rendered = new BoundedMap<string, string>({
+  maxEntries: 100,
+  maxBytes: 1024 * 1024,
+});
 
 /** The HTML of an error page without details, rendered once per status and message. */
 export function htmlOf(status: number, options: ErrorPageOptions): string {

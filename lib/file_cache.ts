@@ -12,8 +12,14 @@
  *
  * @module
  */
-import { BoundedMap } from "./bounded_map.ts";
-import type { ByteRange, DirEntry, FileInfo, SiteFiles } from "./files.ts";
+import { BoundedMap, ENTRY_OVERHEAD } from "./bounded_map.ts";
+import {
+  type ByteRange,
+  type DirEntry,
+  type FileInfo,
+  isTooLong,
+  type SiteFiles,
+} from "./files.ts";
 
 /** Options for {@linkcode createCachedFiles}. */
 export interface CachedFilesOptions {
@@ -28,6 +34,12 @@ export interface CachedFilesOptions {
   ttl?: number;
   /** Most entries per kind (look-ups, listings, texts). Default: 10,000. */
   maxEntries?: number;
+  /**
+   * Bytes of look-ups and of listings kept, each, keys included (texts get
+   * twice as much): look-ups are keyed by what clients ask for, so a flood
+   * of long distinct URLs must not grow them without end. Default: 8 MiB.
+   */
+  maxFactBytes?: number;
   /** Bytes of file bodies kept in memory, in all. Default: 32 MiB. */
   maxBytes?: number;
   /** The largest file body kept in memory. Default: 2 MiB. */
@@ -57,6 +69,11 @@ function fastBody(
   }
 }
 
+/** What a cached FileInfo (or "nothing there") costs, in bytes. */
+function infoBytes(info: FileInfo | null): number {
+  return ENTRY_OVERHEAD + (info === null ? 0 : info.path.length * 2 + 64);
+}
+
 /** Creates the cache in front of `files` (usually the disk). */
 export function createCachedFiles(
   files: SiteFiles,
@@ -64,6 +81,7 @@ export function createCachedFiles(
 ): CachedFiles {
   const ttl = options.ttl ?? 500;
   const maxEntries = options.maxEntries ?? 10_000;
+  const maxFactBytes = options.maxFactBytes ?? 8 * 1024 * 1024;
   const maxBytes = options.maxBytes ?? 32 * 1024 * 1024;
   const maxFileBytes = options.maxFileBytes ?? 2 * 1024 * 1024;
   const log = options.log ?? ((message) => console.error(message));
@@ -73,22 +91,35 @@ export function createCachedFiles(
   let changes = 0;
   let epoch = -1;
 
-  const stats = new BoundedMap<string, FileInfo | null>(maxEntries);
-  const lists = new BoundedMap<string, DirEntry[]>(maxEntries);
-  const texts = new BoundedMap<string, string>(maxEntries);
+  const stats = new BoundedMap<string, FileInfo | null>({
+    maxEntries,
+    maxBytes: maxFactBytes,
+    sizeOf: (key, info) => key.length * 2 + infoBytes(info),
+  });
+  const lists = new BoundedMap<string, DirEntry[]>({
+    maxEntries,
+    maxBytes: maxFactBytes,
+    sizeOf: (key, entries) =>
+      entries.reduce(
+        (sum, entry) => sum + entry.name.length * 2 + infoBytes(entry),
+        key.length * 2 + ENTRY_OVERHEAD,
+      ),
+  });
+  const texts = new BoundedMap<string, string>({
+    maxEntries,
+    maxBytes: 2 * maxFactBytes,
+  });
   /** Bodies in memory with their size in bytes, oldest first. */
-  const bodies = new Map<
+  const bodies = new BoundedMap<
     string,
     { body: string | Uint8Array<ArrayBuffer>; size: number }
-  >();
-  let bodyBytes = 0;
+  >({ maxBytes, sizeOf: (_, { size }) => size });
 
   function clear(): void {
     stats.clear();
     lists.clear();
     texts.clear();
     bodies.clear();
-    bodyBytes = 0;
   }
 
   /** The current generation; moving to a new one empties the cache. */
@@ -152,15 +183,7 @@ export function createCachedFiles(
     body: string | Uint8Array<ArrayBuffer>,
     size: number,
   ) {
-    if (size > maxFileBytes) return;
-    while (bodyBytes + size > maxBytes && bodies.size > 0) {
-      const [oldest, old] = bodies.entries().next().value!;
-      bodies.delete(oldest);
-      bodyBytes -= old.size;
-    }
-    if (bodyBytes + size > maxBytes) return;
-    bodies.set(path, { body, size });
-    bodyBytes += size;
+    if (size <= maxFileBytes) bodies.set(path, { body, size });
   }
 
   return {
@@ -174,6 +197,8 @@ export function createCachedFiles(
     },
 
     stat(segments) {
+      // Names too long to exist are answered without a look-up to keep.
+      if (isTooLong(segments)) return Promise.resolve(undefined);
       // null stands for "nothing there", so misses are remembered too.
       return through(
         stats,

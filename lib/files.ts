@@ -83,6 +83,43 @@ export function isInside(root: string, path: string): boolean {
   return path.startsWith(prefix);
 }
 
+/**
+ * The longest file name (NAME_MAX) and path (PATH_MAX) of Linux, in bytes.
+ * Longer ones cannot exist, so they are not asked about: a flood of
+ * 60 KB URLs would otherwise make a failing system call and a 60 KB error
+ * message per request.
+ */
+const MAX_NAME_BYTES = 255;
+const MAX_PATH_BYTES = 4096;
+
+const utf8 = new TextEncoder();
+/** Room to encode a path into, just past the longest. */
+const scratch = new Uint8Array(MAX_PATH_BYTES + 4);
+
+/** Whether a name or path is longer than `max` bytes of UTF-8. */
+function isLonger(text: string, max: number): boolean {
+  // A UTF-16 unit is one to three bytes of UTF-8.
+  if (text.length > max) return true;
+  if (text.length * 3 <= max) return false;
+  // Encodes at most max + 4 bytes, whatever the length.
+  const { read, written } = utf8.encodeInto(
+    text,
+    scratch.subarray(0, max + 4),
+  );
+  return read < text.length || written > max;
+}
+
+/** Whether a path under the root can name nothing, by its length alone. */
+export function isTooLong(segments: readonly string[]): boolean {
+  let total = 0;
+  for (const segment of segments) {
+    if (isLonger(segment, MAX_NAME_BYTES)) return true;
+    total += segment.length + 1;
+  }
+  return total * 3 > MAX_PATH_BYTES &&
+    isLonger(segments.join("/"), MAX_PATH_BYTES);
+}
+
 /** Errors that mean "nothing there" for a look-up under the root. */
 function isMissing(error: unknown): boolean {
   return error instanceof Deno.errors.NotFound ||
@@ -145,6 +182,7 @@ export function createDiskFiles(root: string): SiteFiles {
     root: realRoot,
 
     stat(segments) {
+      if (isTooLong(segments)) return Promise.resolve(undefined);
       return infoOf(join(realRoot, ...segments));
     },
 

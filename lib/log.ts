@@ -5,6 +5,9 @@
  */
 import type { Handler } from "./dispatcher.ts";
 
+/** The most characters of a request's path and query the log shows. */
+export const MAX_LOGGED_TARGET = 1024;
+
 /**
  * The path and query of a request as Deno received it, from the raw URL
  * (not re-parsed: this runs on every request). Control characters are
@@ -13,7 +16,14 @@ import type { Handler } from "./dispatcher.ts";
 export function requestTarget(url: string): string {
   const authority = url.indexOf("://");
   const slash = url.indexOf("/", authority === -1 ? 0 : authority + 3);
-  const target = slash === -1 ? "/" : url.slice(slash);
+  let target = slash === -1 ? "/" : url.slice(slash);
+  // A client chooses the length: a flood of 60 KB URLs must not become
+  // 60 KB log lines (and the memory to write them).
+  if (target.length > MAX_LOGGED_TARGET) {
+    target = `${target.slice(0, MAX_LOGGED_TARGET)}…(${
+      target.length - MAX_LOGGED_TARGET
+    } more characters)`;
+  }
   // deno-lint-ignore no-control-regex
   return target.replace(/[\x00-\x1f\x7f]/g, (c) => encodeURIComponent(c));
 }

@@ -5,7 +5,6 @@
  *
  * @module
  */
-import { extname } from "./_std.ts";
 import type { FileInfo } from "./files.ts";
 
 /** The client's address, as `Deno.serve` and `deno serve` report it. */
@@ -51,6 +50,22 @@ export const DEFAULT_HANDLER = "*";
 /** Handlers by lower-case extension (".md"), plus {@linkcode DEFAULT_HANDLER}. */
 export type HandlerMap = Readonly<Record<string, FileHandler>>;
 
+/**
+ * The lower-cased extension of a file name or path (".ts"), or "": what
+ * std's `extname` gives, without walking the whole path (this runs for
+ * each segment of a URL).
+ */
+export function extensionOf(path: string): string {
+  const dot = path.lastIndexOf(".");
+  if (dot === -1) return "";
+  const slash = Math.max(path.lastIndexOf("/"), path.lastIndexOf("\\"));
+  // ".bashrc" has no extension; neither has "a.d/file" nor "..".
+  if (dot <= slash + 1 || (dot === slash + 2 && path[dot - 1] === ".")) {
+    return "";
+  }
+  return path.slice(dot).toLowerCase();
+}
+
 /** A registry built from handler maps; later maps replace earlier entries. */
 export interface Registry {
   /** The handler for a file path (by its lower-cased extension). */
@@ -83,10 +98,10 @@ export function createRegistry(...maps: HandlerMap[]): Registry {
   handlers.delete(DEFAULT_HANDLER);
   return {
     handlerFor(path) {
-      return handlers.get(extname(path).toLowerCase()) ?? fallback;
+      return handlers.get(extensionOf(path)) ?? fallback;
     },
     isScript(name) {
-      return handlers.has(extname(name).toLowerCase());
+      return handlers.has(extensionOf(name));
     },
   };
 }

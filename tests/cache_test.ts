@@ -206,11 +206,35 @@ Deno.test("createCachedFiles() keeps big files out of memory and within its budg
 });
 
 Deno.test("BoundedMap drops its oldest entries past its cap", () => {
-  const map = new BoundedMap<string, number>(3);
+  const map = new BoundedMap<string, number>({
+    maxEntries: 3,
+    maxBytes: Infinity,
+  });
   for (const [i, key] of ["a", "b", "c", "d"].entries()) map.set(key, i);
   assertEquals([...map.keys()], ["b", "c", "d"]);
   map.set("b", 10);
   assertEquals(map.size, 3);
+});
+
+Deno.test("BoundedMap counts bytes, keys included, and drops the oldest past its budget", () => {
+  const map = new BoundedMap<string, string>({ maxBytes: 1000 });
+  // Two bytes a character, plus 64 an entry: each costs 64 + 2 * 200.
+  map.set("a".repeat(100), "x".repeat(100));
+  map.set("b".repeat(100), "x".repeat(100));
+  assertEquals(map.size, 2);
+  assertEquals(map.bytes, 2 * (64 + 400));
+  map.set("c".repeat(100), "x".repeat(100));
+  assertEquals([...map.keys()].map((key) => key[0]), ["b", "c"]);
+  // Replacing an entry counts it once.
+  map.set("c".repeat(100), "y");
+  assertEquals(map.bytes, 64 + 400 + 64 + 202);
+  // An entry over the whole budget is not kept, and evicts nothing.
+  map.set("huge", "z".repeat(1000));
+  assertEquals(map.has("huge"), false);
+  assertEquals(map.size, 2);
+  map.delete("b".repeat(100));
+  map.clear();
+  assertEquals([map.size, map.bytes], [0, 0]);
 });
 
 Deno.test("createCachedFiles() counts text bodies in bytes, not characters", async () => {

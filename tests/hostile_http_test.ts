@@ -399,3 +399,28 @@ Deno.test("a server-wide budget for bodies in flight answers 503 with Retry-Afte
     assertEquals((await server.stop()).code, 0);
   }
 });
+
+Deno.test("a flood of distinct long URLs grows memory by a bounded amount", async () => {
+  await using dir = await tempTree({ "a.txt": "alive" });
+  const server = await spawnServer({ root: dir.path });
+  try {
+    const pid = server.process.pid;
+    await answers(server.port, "/a.txt");
+    const before = procStatus(pid, "VmRSS");
+    const pad = "x".repeat(60_000);
+    // 2,000 requests for distinct 60 KB paths that 404, on 8 connections:
+    // with caches bounded in entries only, RSS grew by ~270 MiB.
+    await Promise.all(Array.from({ length: 8 }, async (_, worker) => {
+      for (let i = worker; i < 2000; i += 8) {
+        const response = await fetch(`${server.url}missing-${i}-${pad}`);
+        assertEquals(response.status, 404);
+        await response.body?.cancel();
+      }
+    }));
+    const grown = (procStatus(pid, "VmRSS") - before) / MiB;
+    assert(grown < 64, `RSS grew by ${grown.toFixed(1)} MiB`);
+    assertEquals(await answers(server.port, "/a.txt"), 200);
+  } finally {
+    assertEquals((await server.stop()).code, 0);
+  }
+});

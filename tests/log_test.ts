@@ -6,6 +6,14 @@ Deno.test("requestTarget() takes the path and query from the raw URL", () => {
   assertEquals(requestTarget("http://x:8000"), "/");
 });
 
+Deno.test("requestTarget() cuts long targets, saying how much it left out", () => {
+  const target = requestTarget(`http://x/${"a".repeat(60_000)}`);
+  assertEquals(
+    target,
+    `/${"a".repeat(1023)}…(${60_001 - 1024} more characters)`,
+  );
+});
+
 Deno.test("requestTarget() escapes control characters so lines cannot be forged", () => {
   assertEquals(
     requestTarget("http://x/a\nGET /forged 200"),

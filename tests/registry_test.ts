@@ -1,5 +1,9 @@
 import { assert, assertEquals, assertThrows } from "./_assert.ts";
-import { createRegistry, type FileHandler } from "../lib/registry.ts";
+import {
+  createRegistry,
+  extensionOf,
+  type FileHandler,
+} from "../lib/registry.ts";
 
 const named = (name: string): FileHandler => () =>
   Promise.resolve(new Response(name));
@@ -49,4 +53,23 @@ Deno.test("createRegistry() refuses keys that are not extensions", () => {
     );
   }
   assertThrows(() => createRegistry({ ".ts": named("p") }), TypeError, '"*"');
+});
+
+Deno.test("extensionOf() agrees with std's extname, lower-cased", () => {
+  for (
+    const [path, extension] of <[string, string][]> [
+      ["a.ts", ".ts"],
+      ["PAGE.TS", ".ts"],
+      ["/srv/site/x.tar.gz", ".gz"],
+      [".bashrc", ""],
+      ["dir.d/file", ""],
+      ["a.", "."],
+      ["..", ""],
+      ["x/..", ""],
+      ["noext", ""],
+      ["C:\\site\\page.Mjs", ".mjs"],
+    ]
+  ) {
+    assertEquals(extensionOf(path), extension, path);
+  }
 });
