@@ -76,6 +76,24 @@ Deno.test("parseMultipart() reads what Deno's encoder writes, however the body i
   }
 });
 
+Deno.test("parseMultipart() keeps large files whole, byte for byte", async () => {
+  const bytes = new Uint8Array(3 * 1024 * 1024 + 17);
+  for (let i = 0; i < bytes.length; i += 65536) {
+    crypto.getRandomValues(bytes.subarray(i, i + 65536));
+  }
+  const sent = new FormData();
+  sent.append("big", new File([bytes], "big.bin"));
+  sent.append("after", "yes");
+  const { boundary, bytes: body } = await encoded(sent);
+  const form = await parseMultipart(piecewise(body, [65536, 1000]), {
+    boundary,
+    maxFields: 10,
+  });
+  const file = form.get("big") as File;
+  assertEquals(new Uint8Array(await file.arrayBuffer()), bytes);
+  assertEquals(form.get("after"), "yes");
+});
+
 Deno.test("parseMultipart() takes a preamble, transport padding and an epilogue", async () => {
   const body = encoder.encode(
     'preamble\r\n--b  \t\r\nContent-Disposition: form-data; name="a"\r\n\r\n1\r\n--b\r\ncontent-disposition: form-data; name=b; filename="x\\y%22z.txt"\r\nContent-Type: image/png\r\n\r\nPNG\r\n--b--\r\nepilogue',
