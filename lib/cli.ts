@@ -333,8 +333,9 @@ Options:
   --session-ttl T Forget a session idle for T: seconds, or with an s, m, h
                   or d suffix. Default: 30m.
   --max-sessions N
-                  Keep at most N sessions in memory; the least recently used
-                  go first. Default: 10000.
+                  Keep at most N sessions in memory. New sessions wait on
+                  probation for their second request; those in use (up to
+                  80%) are the last to go. Default: 50000.
   --sessions URL  Where sessions live: memory (default, this process), or
                   redis://host:port[/db] to share them between processes
                   (deno serve --parallel) and machines.

@@ -93,7 +93,10 @@ export interface HandlerOptions {
   sessions?: SessionStore;
   /** Idle time after which an in-memory session expires, in ms. Default: 30 minutes. */
   sessionTtl?: number;
-  /** Most live in-memory sessions (least recently used evicted). Default: 10,000. */
+  /**
+   * Most live in-memory sessions; a flood of new ones cannot push out those
+   * in use (see {@linkcode createMemorySessionStore}). Default: 50,000.
+   */
   maxSessions?: number;
   /**
    * Behind a reverse proxy: take `X-Forwarded-Proto: https` as https, so

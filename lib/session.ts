@@ -51,21 +51,28 @@ export function isHttps(request: Request, trustProxy: boolean): boolean {
 }
 
 /**
- * Every `sessionId` value in a Cookie header, in order. Browsers may send
- * several (cookies set for different paths); all are tried.
+ * The first `sessionId` value in a Cookie header that this server could
+ * have issued; malformed ones are skipped without a look-up. Only that one
+ * is looked up: a header with a thousand well-formed `sessionId` pairs
+ * must not cost a thousand look-ups.
  */
-export function sessionIdsIn(headers: Headers): string[] {
+export function sessionIdIn(headers: Headers): string | undefined {
   const header = headers.get("cookie");
-  if (header === null) return [];
-  const ids: string[] = [];
-  for (const pair of header.split(";")) {
-    const eq = pair.indexOf("=");
-    if (eq === -1 || pair.slice(0, eq).trim() !== SESSION_COOKIE) continue;
-    const value = pair.slice(eq + 1).trim();
-    // Only ids this server could have issued are looked up at all.
-    if (isSessionId(value)) ids.push(value);
+  if (header === null) return undefined;
+  for (let start = 0; start < header.length;) {
+    const semicolon = header.indexOf(";", start);
+    const end = semicolon === -1 ? header.length : semicolon;
+    const eq = header.indexOf("=", start);
+    if (
+      eq !== -1 && eq < end &&
+      header.slice(start, eq).trim() === SESSION_COOKIE
+    ) {
+      const value = header.slice(eq + 1, end).trim();
+      if (isSessionId(value)) return value;
+    }
+    start = end + 1;
   }
-  return ids;
+  return undefined;
 }
 
 /**
@@ -79,11 +86,11 @@ export async function openSession(
   request: Request,
   options: OpenSessionOptions,
 ): Promise<RequestSession> {
-  for (const candidate of sessionIdsIn(request.headers)) {
-    const data = await options.store.get(candidate);
-    if (data !== undefined) return sessionFor(candidate, data, options);
-  }
-  return sessionFor(undefined, undefined, options);
+  const id = sessionIdIn(request.headers);
+  const data = id === undefined ? undefined : await options.store.get(id);
+  return data === undefined
+    ? sessionFor(undefined, undefined, options)
+    : sessionFor(id, data, options);
 }
 
 /**
@@ -153,8 +160,9 @@ function sessionFor(
     if (id !== undefined && await store.update(id, written)) return;
     // New, or gone since the request began: start a fresh one.
     if (Object.keys(current).length === 0) return;
+    // Not looked up again: a session counts as in use only when a later
+    // request brings it back (see createMemorySessionStore).
     id = await store.create(current);
-    current = (await store.get(id)) ?? current;
     sendCookie(id);
   }
 

@@ -62,7 +62,7 @@ export function isSessionId(value: string): boolean {
 export interface MemorySessionStoreOptions {
   /** Idle time after which a session expires, in ms. Default: 30 minutes. */
   ttl?: number;
-  /** Most live sessions; the least recently used go first. Default: 10,000. */
+  /** Most live sessions, in all. Default: 50,000. */
   max?: number;
   /** The clock, in ms. Default: `Date.now`. */
   now?: () => number;
@@ -70,8 +70,14 @@ export interface MemorySessionStoreOptions {
 
 /** The default idle timeout: 30 minutes. */
 export const DEFAULT_SESSION_TTL = 30 * 60 * 1000;
-/** The default cap on live sessions. */
-export const DEFAULT_MAX_SESSIONS = 10_000;
+/** The default cap on live sessions (about 22 MiB when full of small ones). */
+export const DEFAULT_MAX_SESSIONS = 50_000;
+
+/**
+ * The share of `max` that sessions in use may take; the rest is the
+ * probation segment where new sessions wait for their second request.
+ */
+const PROTECTED_SHARE = 0.8;
 
 interface Entry {
   data: SessionData;
@@ -80,57 +86,83 @@ interface Entry {
 }
 
 /**
- * Sessions in a Map, bounded in time and number.
+ * Sessions in two Maps, bounded in time and number, that a flood of
+ * one-shot sessions cannot empty of the sessions in use (a segmented LRU).
  *
- * The Map is kept in order of last use (a used session moves to the end),
- * so the least recently used session is always first: eviction takes it,
- * and expired sessions are swept from the front on every call, without a
- * timer per session (or any timer at all).
+ * A new session starts on probation; the first request that brings it
+ * back moves it to the protected segment, which holds at most 80% of
+ * `max` (its least recently used go back on probation past that). When
+ * the store is full, the least recently used session on probation goes
+ * first: 100,000 cookieless requests that write a session push out only
+ * each other, never the 10,000 visitors who are logged in. Each Map is in
+ * order of last use, so expired sessions are swept from their fronts on
+ * every call, without a timer per session (or any timer at all).
  */
 export function createMemorySessionStore(
   options: MemorySessionStoreOptions = {},
 ): SessionStore & { readonly size: number } {
   const ttl = options.ttl ?? DEFAULT_SESSION_TTL;
-  const max = options.max ?? DEFAULT_MAX_SESSIONS;
+  const max = Math.max(1, options.max ?? DEFAULT_MAX_SESSIONS);
+  const maxProtected = Math.floor(max * PROTECTED_SHARE);
   const now = options.now ?? Date.now;
-  const sessions = new Map<string, Entry>();
+  /** Sessions not yet seen again since they were made, oldest first. */
+  const probation = new Map<string, Entry>();
+  /** Sessions that came back, least recently used first. */
+  const active = new Map<string, Entry>();
 
   function sweep(time: number): void {
-    for (const [id, entry] of sessions) {
-      if (time - entry.seen <= ttl) break;
-      sessions.delete(id);
+    for (const segment of [probation, active]) {
+      for (const [id, entry] of segment) {
+        if (time - entry.seen <= ttl) break;
+        segment.delete(id);
+      }
     }
   }
 
-  /** The live entry for `id`, moved to the end as the most recent. */
+  /** Moves the least recently used active sessions past the cap to probation. */
+  function demote(): void {
+    while (active.size > maxProtected) {
+      const [id, entry] = active.entries().next().value!;
+      active.delete(id);
+      probation.set(id, entry);
+    }
+  }
+
+  /** The live entry for `id`, now the most recently used of the active ones. */
   function use(id: string): Entry | undefined {
     const time = now();
     sweep(time);
-    const entry = sessions.get(id);
+    const entry = active.get(id) ?? probation.get(id);
     if (entry === undefined) return undefined;
-    sessions.delete(id);
+    active.delete(id);
+    probation.delete(id);
     entry.seen = time;
-    sessions.set(id, entry);
+    active.set(id, entry);
+    demote();
     return entry;
   }
 
-  function add(data: SessionData): string {
+  /** Stores `entry` under a fresh id, making room first. */
+  function add(entry: Entry, segment: Map<string, Entry>): string {
     const time = now();
     sweep(time);
-    while (sessions.size >= max) {
-      const oldest = sessions.keys().next().value;
+    while (probation.size + active.size >= max) {
+      const victims = probation.size > 0 ? probation : active;
+      const oldest = victims.keys().next().value;
       if (oldest === undefined) break;
-      sessions.delete(oldest);
+      victims.delete(oldest);
     }
     const id = newSessionId();
-    sessions.set(id, { data, seen: time });
+    entry.seen = time;
+    segment.set(id, entry);
+    demote();
     return id;
   }
 
   return {
     get size() {
       sweep(now());
-      return sessions.size;
+      return probation.size + active.size;
     },
     get(id) {
       return Promise.resolve(use(id)?.data);
@@ -138,7 +170,7 @@ export function createMemorySessionStore(
     create(data) {
       const own: SessionData = Object.create(null);
       Object.assign(own, data);
-      return Promise.resolve(add(own));
+      return Promise.resolve(add({ data: own, seen: 0 }, probation));
     },
     update(id, changes) {
       const entry = use(id);
@@ -152,11 +184,13 @@ export function createMemorySessionStore(
     regenerate(id) {
       const entry = use(id);
       if (entry === undefined) return Promise.resolve(undefined);
-      sessions.delete(id);
-      return Promise.resolve(add(entry.data));
+      active.delete(id);
+      // In use: the new id keeps its place among the active sessions.
+      return Promise.resolve(add(entry, active));
     },
     delete(id) {
-      sessions.delete(id);
+      probation.delete(id);
+      active.delete(id);
       return Promise.resolve();
     },
   };

@@ -8,6 +8,7 @@ import {
   eventually,
   procStatus,
   rawGet,
+  sessionCookieOf,
   socketsOf,
   spawnServer,
   tempTree,
@@ -458,6 +459,45 @@ Deno.test("concurrent uploads cost at most twice their size at peak", async () =
       peak < 2 * sent,
       `peak +${peak.toFixed(0)} MiB for ${sent.toFixed(0)} MiB`,
     );
+  } finally {
+    assertEquals((await server.stop()).code, 0);
+  }
+});
+
+Deno.test("a flood of one-shot sessions does not log anyone out", async () => {
+  await using dir = await tempTree({
+    "login.ts":
+      `export default async (ctx) => { await ctx.regenerateSession(); ctx.session.user = ctx.query.get("u"); return "in"; };`,
+    "me.ts": `export default (ctx) => String(ctx.session.user ?? "nobody");`,
+    "visit.ts":
+      `export default (ctx) => { ctx.session.seen = true; return "hi"; };`,
+  });
+  const server = await spawnServer({
+    root: dir.path,
+    args: ["--max-sessions", "200"],
+  });
+  try {
+    const cookies: string[] = [];
+    for (let i = 0; i < 100; i++) {
+      const login = await fetch(`${server.url}login.ts?u=user${i}`);
+      await login.body?.cancel();
+      const cookie = sessionCookieOf(login)!;
+      // The next page they see: the session is in use.
+      const me = await fetch(`${server.url}me.ts`, { headers: { cookie } });
+      assertEquals(await me.text(), `user${i}`);
+      cookies.push(cookie);
+    }
+    // Ten times the store's size in cookieless visits that write a session.
+    await Promise.all(Array.from({ length: 8 }, async (_, worker) => {
+      for (let i = worker; i < 2000; i += 8) {
+        const visit = await fetch(`${server.url}visit.ts`);
+        await visit.body?.cancel();
+      }
+    }));
+    for (const [i, cookie] of cookies.entries()) {
+      const me = await fetch(`${server.url}me.ts`, { headers: { cookie } });
+      assertEquals(await me.text(), `user${i}`);
+    }
   } finally {
     assertEquals((await server.stop()).code, 0);
   }

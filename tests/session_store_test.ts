@@ -1,6 +1,7 @@
 import { assert, assertEquals, assertNotEquals } from "./_assert.ts";
 import {
   createMemorySessionStore,
+  DEFAULT_MAX_SESSIONS,
   isSessionId,
   newSessionId,
 } from "../lib/session_store.ts";
@@ -105,6 +106,43 @@ Deno.test("createMemorySessionStore() evicts the least recently used past the ca
   assertEquals(store.size, 3);
   assertEquals(await store.get(b), undefined);
   for (const id of [a, c, d]) assert(await store.get(id));
+});
+
+Deno.test("createMemorySessionStore() keeps 10,000 sessions in use through a flood of 100,000 one-shot ones", async () => {
+  const store = createMemorySessionStore();
+  const users: string[] = [];
+  for (let i = 0; i < 10_000; i++) {
+    const id = await store.create({ user: `user ${i}` });
+    assert(await store.get(id)); // Their second request.
+    users.push(id);
+  }
+  // Cookieless requests that write a session, never to come back: with a
+  // plain LRU of 10,000, they evicted every logged-in user.
+  for (let i = 0; i < 100_000; i++) await store.create({ visit: i });
+  assert(store.size <= DEFAULT_MAX_SESSIONS);
+  for (const [i, id] of users.entries()) {
+    assertEquals((await store.get(id))?.user, `user ${i}`);
+  }
+});
+
+Deno.test("createMemorySessionStore() sends the least recently used sessions in use back on probation past 80%", async () => {
+  const time = clock();
+  const store = createMemorySessionStore({ max: 10, now: time.now });
+  const used: string[] = [];
+  for (let i = 0; i < 10; i++) {
+    const id = await store.create({ i });
+    time.advance(1);
+    await store.get(id);
+    used.push(id);
+  }
+  // Eight stay in use; the two used longest ago are on probation, and the
+  // next new sessions push those out first.
+  await store.create({ fresh: 1 });
+  await store.create({ fresh: 2 });
+  assertEquals(await store.get(used[0]!), undefined);
+  assertEquals(await store.get(used[1]!), undefined);
+  for (const id of used.slice(2)) assert(await store.get(id));
+  assertEquals(store.size, 10);
 });
 
 Deno.test("createMemorySessionStore() regenerate() moves the data and kills the old id", async () => {
