@@ -35,6 +35,7 @@ import { SEPARATOR as WINDOWS_SEPARATOR } from "@std/path/windows/constants";
 import { toFileUrl as windowsToFileUrl } from "@std/path/windows/to-file-url";
 const WINDOWS = Deno.build.os === "windows";
 import { parseArgs as untypedParseArgs } from "@std/cli/parse-args";
+import { deadline as untypedDeadline } from "@std/async/deadline";
 
 const escapeAll: (text: string) => string = untypedEscape;
 const SPECIAL = /[&<>"']/;
@@ -177,6 +178,13 @@ export const join: (...segments: string[]) => string = WINDOWS
   : posixJoin;
 /** The platform's path separator. */
 export const SEPARATOR: string = WINDOWS ? WINDOWS_SEPARATOR : POSIX_SEPARATOR;
+
+/**
+ * `promise`, or a rejection with a `TimeoutError` DOMException once `ms`
+ * have passed.
+ */
+export const deadline: <T>(promise: Promise<T>, ms: number) => Promise<T> =
+  untypedDeadline;
 
 /** Parsed command-line arguments. */
 export interface ParsedArgs {

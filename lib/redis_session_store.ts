@@ -15,6 +15,7 @@
  * @module
  */
 import { createClient } from "redis";
+import { deadline } from "./_std.ts";
 import { HttpError } from "./http_error.ts";
 import {
   DEFAULT_SESSION_TTL,
@@ -50,21 +51,46 @@ export interface RedisSessionStore extends SessionStore {
 const MARKER = "~";
 const FIELD = "k:";
 
-/** Applies per-key changes if the session exists: ARGV = ttl, n sets, n (field, value) pairs, then fields to delete. */
-const UPDATE = `
-if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
-local n = tonumber(ARGV[2])
-for i = 0, n - 1 do redis.call('HSET', KEYS[1], ARGV[3 + 2 * i], ARGV[4 + 2 * i]) end
-for i = 3 + 2 * n, #ARGV do redis.call('HDEL', KEYS[1], ARGV[i]) end
-redis.call('PEXPIRE', KEYS[1], ARGV[1])
+/**
+ * The start of every script that writes: ARGV[1] is the time, in Redis's
+ * own clock (ms), after which the server has already answered 503 for
+ * this write. A write still queued when Redis was paused is then dropped
+ * instead of applied late (returns -2).
+ */
+const UNLESS_LATE = `
+if redis.replicate_commands then redis.replicate_commands() end
+local now = redis.call('TIME')
+if now[1] * 1000 + math.floor(now[2] / 1000) > tonumber(ARGV[1]) then return -2 end`;
+
+/** Creates a session: ARGV = deadline, ttl, then (field, value) pairs. */
+const CREATE = `${UNLESS_LATE}
+redis.call('HSET', KEYS[1], unpack(ARGV, 3))
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
 return 1`;
 
-/** Moves a live session to a new key: KEYS = old, new; ARGV = ttl. */
-const REGENERATE = `
+/** Applies per-key changes if the session exists: ARGV = deadline, ttl, n sets, n (field, value) pairs, then fields to delete. */
+const UPDATE = `${UNLESS_LATE}
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+local n = tonumber(ARGV[3])
+for i = 0, n - 1 do redis.call('HSET', KEYS[1], ARGV[4 + 2 * i], ARGV[5 + 2 * i]) end
+for i = 4 + 2 * n, #ARGV do redis.call('HDEL', KEYS[1], ARGV[i]) end
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+return 1`;
+
+/** Moves a live session to a new key: KEYS = old, new; ARGV = deadline, ttl. */
+const REGENERATE = `${UNLESS_LATE}
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
 if redis.call('RENAMENX', KEYS[1], KEYS[2]) == 0 then return -1 end
-redis.call('PEXPIRE', KEYS[2], ARGV[1])
+redis.call('PEXPIRE', KEYS[2], ARGV[2])
 return 1`;
+
+/** Deletes a session: ARGV = deadline. */
+const DELETE = `${UNLESS_LATE}
+redis.call('DEL', KEYS[1])
+return 1`;
+
+/** How often an unreachable Redis is asked whether it is back, in ms. */
+const PROBE_MS = 250;
 
 function unavailable(cause: unknown): HttpError {
   return new HttpError(
@@ -128,43 +154,119 @@ export function createRedisSessionStore(
         Math.min(100 * 2 ** retries, 2000),
     },
   });
-  let down = false;
-  client.on("error", (error: Error) => {
-    if (down) return;
-    down = true;
-    log(
-      `scriptserver: lost the session store at ${name} (${error.message}); pages that use sessions answer 503 until it is back`,
+  /**
+   * Whether commands are sent at all. After a failure (a timeout, a lost
+   * connection), every request fails at once with 503 instead of waiting
+   * out its own timeout, while a probe asks Redis every 250 ms whether it
+   * is back.
+   */
+  let healthy = false;
+  let closed = false;
+  let probing = false;
+  /** Redis's clock minus ours, in ms, measured whenever it answers. */
+  let offset = 0;
+
+  async function measureClock(): Promise<void> {
+    const before = Date.now();
+    const [seconds, micros] = await deadline(
+      client.sendCommand(["TIME"]) as Promise<[string, string]>,
+      timeout,
     );
-  });
+    const redisNow = Number(seconds) * 1000 + Number(micros) / 1000;
+    offset = redisNow - (before + Date.now()) / 2;
+  }
+
+  /** Whether the loss of a store that was reachable was logged. */
+  let lost = false;
+
+  function markDown(reason: string): void {
+    if (healthy) {
+      healthy = false;
+      lost = true;
+      log(
+        `scriptserver: lost the session store at ${name} (${reason}); pages that use sessions answer 503 until it is back`,
+      );
+    }
+    void probe();
+  }
+
+  /** Asks Redis whether it is back, until it is. */
+  async function probe(): Promise<void> {
+    if (probing) return;
+    probing = true;
+    try {
+      while (!closed && !healthy) {
+        // Never what keeps a stopping process alive.
+        await new Promise((resolve) =>
+          Deno.unrefTimer(setTimeout(resolve, PROBE_MS))
+        );
+        if (closed || !client.isReady) continue;
+        try {
+          await deadline(client.ping(), timeout);
+          await measureClock();
+          healthy = true;
+          if (lost) {
+            lost = false;
+            log(`scriptserver: the session store at ${name} is back`);
+          }
+        } catch {
+          // Not yet.
+        }
+      }
+    } finally {
+      probing = false;
+    }
+  }
+
+  client.on("error", (error: Error) => markDown(error.message));
+  client.on("end", () => markDown("the connection closed"));
   client.on("ready", () => {
-    if (!down) return;
-    down = false;
-    log(`scriptserver: the session store at ${name} is back`);
+    if (!healthy) void probe();
   });
   // The connection never keeps the process alive: a server stopping (a
   // signal, deno serve shutting its isolates down) must not wait for it.
   client.unref();
-  const connecting = client.connect().then(() => true, () => false);
-
-  /** Runs a command, turning any failure or a hang into a 503. */
-  async function call<T>(run: () => Promise<T>): Promise<T> {
-    let timer: ReturnType<typeof setTimeout> | undefined;
+  const connecting = client.connect().then(async () => {
     try {
-      return await Promise.race([
-        run(),
-        new Promise<never>((_, reject) => {
-          timer = setTimeout(
-            () =>
-              reject(new Error(`Redis did not answer within ${timeout} ms`)),
-            timeout,
-          );
-        }),
-      ]);
-    } catch (error) {
-      throw unavailable(error);
-    } finally {
-      clearTimeout(timer);
+      await measureClock();
+      healthy = true;
+      return true;
+    } catch {
+      markDown("it did not answer");
+      return false;
     }
+  }, () => false);
+
+  /**
+   * Runs a command, turning any failure or a hang into a 503 (and a hang
+   * into an outage: later requests fail at once until Redis answers).
+   * Timed-out commands are abandoned, never sent again.
+   */
+  async function call<T>(run: () => Promise<T>): Promise<T> {
+    if (!healthy) {
+      throw unavailable(
+        new Error(`The session store at ${name} is unreachable`),
+      );
+    }
+    try {
+      return await deadline(run(), timeout);
+    } catch (error) {
+      markDown((error as Error).message ?? String(error));
+      throw unavailable(error);
+    }
+  }
+
+  /** The Redis time past which a write sent now must not be applied. */
+  function lateAfter(): string {
+    return String(Math.ceil(Date.now() + offset + timeout));
+  }
+
+  /** A write script's result, which says whether it came too late. */
+  function written(result: unknown): number {
+    if (result === -2) {
+      throw unavailable(new Error("Redis answered after the deadline"));
+    }
+    return result as number;
   }
 
   return {
@@ -181,6 +283,7 @@ export function createRedisSessionStore(
     },
 
     close() {
+      closed = true;
       client.destroy();
     },
 
@@ -194,9 +297,14 @@ export function createRedisSessionStore(
 
     async create(data) {
       const id = newSessionId();
-      await call(() =>
-        client.multi().hSet(prefix + id, encodeSession(data))
-          .pExpire(prefix + id, Number(ttl)).exec()
+      const fields = Object.entries(encodeSession(data)).flat();
+      written(
+        await call(() =>
+          client.eval(CREATE, {
+            keys: [prefix + id],
+            arguments: [lateAfter(), ttl, ...fields],
+          })
+        ),
       );
       return id;
     },
@@ -208,28 +316,45 @@ export function createRedisSessionStore(
         if (value === undefined) deletes.push(FIELD + key);
         else sets.push(FIELD + key, JSON.stringify(value));
       }
-      const found = await call(() =>
-        client.eval(UPDATE, {
-          keys: [prefix + id],
-          arguments: [ttl, String(sets.length / 2), ...sets, ...deletes],
-        })
+      const found = written(
+        await call(() =>
+          client.eval(UPDATE, {
+            keys: [prefix + id],
+            arguments: [
+              lateAfter(),
+              ttl,
+              String(sets.length / 2),
+              ...sets,
+              ...deletes,
+            ],
+          })
+        ),
       );
       return found === 1;
     },
 
     async regenerate(id) {
       const fresh = newSessionId();
-      const moved = await call(() =>
-        client.eval(REGENERATE, {
-          keys: [prefix + id, prefix + fresh],
-          arguments: [ttl],
-        })
+      const moved = written(
+        await call(() =>
+          client.eval(REGENERATE, {
+            keys: [prefix + id, prefix + fresh],
+            arguments: [lateAfter(), ttl],
+          })
+        ),
       );
       return moved === 1 ? fresh : undefined;
     },
 
     async delete(id) {
-      await call(() => client.del(prefix + id));
+      written(
+        await call(() =>
+          client.eval(DELETE, {
+            keys: [prefix + id],
+            arguments: [lateAfter()],
+          })
+        ),
+      );
     },
   };
 }

@@ -52,6 +52,10 @@ export interface RunningRedis {
   stop(): Promise<void>;
   /** Starts it again on the same port, empty. */
   start(): Promise<void>;
+  /** Freezes it (SIGSTOP): connections stay open, nothing is answered. */
+  pause(): void;
+  /** Lets a paused server go on (SIGCONT). */
+  resume(): void;
 }
 
 /** Starts redis-server on a free port and waits (bounded) for PONG. */
@@ -94,9 +98,16 @@ export async function startRedis(): Promise<RunningRedis> {
     port,
     url: `redis://127.0.0.1:${port}/0`,
     start,
+    pause() {
+      process?.kill("SIGSTOP");
+    },
+    resume() {
+      process?.kill("SIGCONT");
+    },
     async stop() {
       if (process === undefined) return;
       try {
+        process.kill("SIGCONT");
         process.kill("SIGTERM");
       } catch {
         // Already gone.

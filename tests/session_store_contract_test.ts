@@ -21,6 +21,7 @@ import {
   type SessionStore,
 } from "../lib/session_store.ts";
 import { NO_REDIS, redisCommand, startRedis } from "./_redis.ts";
+import { eventually } from "./_helpers.ts";
 
 /** Opens a request's session on `id`, as the page runner does. */
 async function request(store: SessionStore, id?: string) {
@@ -208,6 +209,52 @@ Deno.test({
       );
     } finally {
       (store as RedisSessionStore).close();
+      await redis.stop();
+    }
+  },
+});
+
+Deno.test({
+  name: NO_REDIS
+    ? `a paused Redis: 503 at once after the first timeout, and no write applied late (ignored: ${NO_REDIS})`
+    : "a paused Redis: 503 at once after the first timeout, and no write applied late",
+  ignore: NO_REDIS !== undefined,
+  async fn() {
+    const redis = await startRedis();
+    const timeout = 300;
+    const store = createRedisSessionStore({
+      url: redis.url,
+      timeout,
+      log: () => {},
+    });
+    try {
+      assert(await store.ready(5000));
+      const id = await store.create({ count: 1 });
+      redis.pause();
+      // The write reaches Redis's socket, but Redis does not answer: 503.
+      const late = await assertRejects(
+        () => store.update(id, new Map([["count", 2]])),
+        HttpError,
+      );
+      assertEquals(late.status, 503);
+      // While it is out, requests fail at once instead of each waiting.
+      const start = performance.now();
+      for (let i = 0; i < 10; i++) {
+        await assertRejects(() => store.get(id), HttpError);
+      }
+      const waited = performance.now() - start;
+      assert(waited < timeout, `10 requests took ${waited.toFixed(0)} ms`);
+      // Redis comes back after the deadline: the queued write is dropped.
+      await new Promise((resolve) => setTimeout(resolve, timeout));
+      redis.resume();
+      const back = await eventually(
+        () => store.get(id).catch(() => undefined),
+        (data) => data !== undefined,
+        2000,
+      );
+      assertEquals(back?.count, 1);
+    } finally {
+      store.close();
       await redis.stop();
     }
   },
