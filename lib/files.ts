@@ -200,8 +200,9 @@ export function createDiskFiles(root: string): SiteFiles {
       return entries.filter((entry) => entry !== undefined);
     },
 
-    readText(file) {
-      return Deno.readTextFile(file.path);
+    async readText(file) {
+      const handle = await openChecked(file);
+      return await new Response(handle.readable).text();
     },
 
     body(file) {
@@ -209,10 +210,10 @@ export function createDiskFiles(root: string): SiteFiles {
     },
 
     async read(file, range) {
-      if (range === undefined) return (await Deno.open(file.path)).readable;
-      const ByteSliceStream = await loadByteSliceStream();
-      const handle = await Deno.open(file.path);
+      const handle = await openChecked(file);
+      if (range === undefined) return handle.readable;
       try {
+        const ByteSliceStream = await loadByteSliceStream();
         await handle.seek(range.start, Deno.SeekMode.Start);
         return handle.readable.pipeThrough(
           new ByteSliceStream(0, range.end - range.start),
@@ -223,4 +224,40 @@ export function createDiskFiles(root: string): SiteFiles {
       }
     },
   };
+
+  /**
+   * Opens a file that {@linkcode infoOf} checked, and checks again what
+   * was opened: the checked path can change between the check and the
+   * open (swapped for a symlink to /etc/passwd, which `--allow-read=ROOT`
+   * lets through, since Deno checks the name, not the target). The opened
+   * handle's identity (device and inode) must be that of the file its
+   * real path names now, inside the root; otherwise this is a file that
+   * changed while it was opened: not found.
+   */
+  async function openChecked(file: FileInfo): Promise<Deno.FsFile> {
+    const handle = await Deno.open(file.path);
+    try {
+      const opened = await handle.stat();
+      const real = await resolveInside(file.path);
+      const named = real === undefined ? undefined : await Deno.lstat(real);
+      if (
+        named !== undefined && opened.isFile && named.isFile &&
+        named.dev === opened.dev && named.ino === opened.ino
+      ) {
+        return handle;
+      }
+    } catch (error) {
+      handle.close();
+      if (isMissing(error)) throw changedWhileOpened(file);
+      throw error;
+    }
+    handle.close();
+    throw changedWhileOpened(file);
+  }
+}
+
+function changedWhileOpened(file: FileInfo): Deno.errors.NotFound {
+  return new Deno.errors.NotFound(
+    `"${file.path}" changed while it was opened`,
+  );
 }
