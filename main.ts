@@ -9,10 +9,12 @@
  */
 import {
   checkRoot,
+  checkWriteAccess,
   connectsTo,
   createApp,
   missingPermissions,
 } from "./lib/app.ts";
+import { isLoopback } from "./lib/url_path.ts";
 import {
   DEFAULT_PORT,
   hostForUrl,
@@ -83,6 +85,16 @@ async function main(args: string[]): Promise<number> {
   }
   const problem = checkRoot(root);
   if (problem !== undefined) return fail(problem, 1);
+  const writes = checkWriteAccess(root);
+  if (writes.error !== undefined) return fail(writes.error, 1);
+  if (writes.warning !== undefined) {
+    console.error(`scriptserver: ${writes.warning}`);
+  }
+  if (!cli.prod && !isLoopback(host)) {
+    console.error(
+      `scriptserver: warning: listening on ${host} in development mode; visitors from other machines get plain error pages, but add --prod before going live`,
+    );
+  }
 
   const app = await createApp(cli, site);
   if (cli.sessions !== undefined && !(await app.ready(2000))) {

@@ -16,6 +16,7 @@
  */
 import {
   checkRoot,
+  checkWriteAccess,
   connectsTo,
   createApp,
   missingPermissions,
@@ -76,6 +77,11 @@ if (missing.length > 0) {
 }
 const problem = checkRoot(root);
 if (problem !== undefined) fail(problem);
+const writes = checkWriteAccess(root);
+if (writes.error !== undefined) fail(writes.error);
+if (writes.warning !== undefined) {
+  console.error(`scriptserver: ${writes.warning}`);
+}
 
 const app = await createApp(cli, site);
 // deno serve stops its isolates on these signals; the file watcher (and a

@@ -15,6 +15,7 @@ import { createHandler, type Handler } from "./dispatcher.ts";
 import { logStrayErrors, withRequestLog } from "./log.ts";
 import type { RedisSessionStore } from "./redis_session_store.ts";
 import type { Site } from "./site.ts";
+import { writablePlaceIn, writesAnywhere } from "./write_access.ts";
 
 /** The addresses the server connects to, for `--allow-net`. */
 export function connectsTo(cli: CliOptions): string[] {
@@ -62,6 +63,29 @@ export function checkRoot(root: string): string | undefined {
     return `Cannot read ROOT "${root}": ${(error as Error).message}`;
   }
   return undefined;
+}
+
+/**
+ * What write access means for serving `root`: an error when a
+ * `--allow-write` path lies inside ROOT or contains it (the server would
+ * run or serve what it writes), a warning when writes are allowed
+ * everywhere (-A, for development).
+ */
+export function checkWriteAccess(
+  root: string,
+): { error?: string; warning?: string } {
+  if (writesAnywhere()) {
+    return {
+      warning:
+        "warning: this process may write anywhere (-A or --allow-write): a page could write pages into ROOT. Use it for development; in production grant --allow-write only for a folder outside ROOT.",
+    };
+  }
+  const writable = writablePlaceIn(root);
+  if (writable === undefined) return {};
+  return {
+    error:
+      `Refusing to serve ROOT "${root}": --allow-write covers "${writable}", so an upload could become a page. Grant write access to a folder outside ROOT (see "Uploads" in the README).`,
+  };
 }
 
 /** A handler built from the command line, with its session store. */

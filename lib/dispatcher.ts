@@ -41,9 +41,11 @@ import { createTemplates } from "./template_handler.ts";
 import {
   checkHost,
   decodeUrlPath,
+  isLoopback,
   parseRequestUrl,
   splitRequestUrl,
 } from "./url_path.ts";
+import { isHttps } from "./session.ts";
 
 /**
  * The unit of composition: a function from Request to Response. `info` is
@@ -105,6 +107,13 @@ export interface HandlerOptions {
    */
   trustProxy?: boolean;
   /**
+   * Whether requests arrive over TLS (`Deno.serve` with `cert` and `key`):
+   * the scheme of `ctx.url`, and `Secure` session cookies. A request never
+   * decides it (an absolute-form target claiming `https:` is ignored).
+   * Default: `false`.
+   */
+  https?: boolean;
+  /**
    * File lookups. Default: the disk under `root` ({@linkcode createDiskFiles})
    * behind a memory cache invalidated by a file watcher
    * ({@linkcode createCachedFiles}).
@@ -155,6 +164,22 @@ const MAX_REMEMBERED_PATH = 2048;
 const ROUTE_OVERHEAD = 256;
 /** Bytes of rendered listings kept, by directory. */
 const LISTING_BYTES = 8 * 1024 * 1024;
+
+const SLASH = 47;
+
+/**
+ * Whether a request comes from this machine: a loopback peer, and no
+ * proxy header saying it forwards someone else's. Without connection
+ * info (an embedder calling the handler directly), it does.
+ */
+function isLocal(request: Request, info: ConnectionInfo | undefined): boolean {
+  const remote = info?.remoteAddr;
+  if (remote === undefined) return true;
+  if (!("hostname" in remote) || !isLoopback(remote.hostname)) return false;
+  const { headers } = request;
+  return !headers.has("x-forwarded-for") && !headers.has("forwarded") &&
+    !headers.has("x-real-ip");
+}
 
 function logToStderr(error: unknown, id: string): void {
   console.error(`scriptserver: error ${id}:`, error);
@@ -246,6 +271,8 @@ export function createHandler(options: HandlerOptions): ClosableHandler {
     : undefined;
   const files: SiteFiles = options.files ?? cached!;
   const prod = options.prod ?? false;
+  const trustProxy = options.trustProxy ?? false;
+  const scheme = options.https ? "https://" : "http://";
   const onError = options.onError ?? logToStderr;
   const maxBody = options.maxBody ?? DEFAULT_MAX_BODY;
   const maxFields = options.maxFields ?? DEFAULT_MAX_FIELDS;
@@ -269,7 +296,7 @@ export function createHandler(options: HandlerOptions): ClosableHandler {
         : { max: options.maxSessions }),
     }),
     render: templates.render,
-    trustProxy: options.trustProxy ?? false,
+    trustProxy,
     ...(options.pageTimeout === undefined
       ? {}
       : { pageTimeout: options.pageTimeout }),
@@ -371,7 +398,8 @@ export function createHandler(options: HandlerOptions): ClosableHandler {
   }
 
   /**
-   * Answers a request. Synchronous on the hot path (a remembered route, a
+   * Answers a request (as {@linkcode fromConnection} made it). Synchronous
+   * on the hot path (a remembered route, a
    * handler that answers at once): every await costs a trip through the
    * runtime, a large share of a fast response.
    */
@@ -379,14 +407,11 @@ export function createHandler(options: HandlerOptions): ClosableHandler {
     request: Request,
     connection: ConnectionInfo | undefined,
   ): Response | Promise<Response> {
-    const { method } = request;
-    if (method === "TRACE" || method === "CONNECT") {
-      // TRACE would echo the request (cookies included); CONNECT is for
-      // proxies. Neither is served.
-      throw new HttpError(501, `Method ${method} is not supported`);
+    let raw = request.url;
+    // Behind a trusted proxy, its scheme is the request's (ctx.url).
+    if (trustProxy && isHttps(request, true) && raw.startsWith("http:")) {
+      raw = `https:${raw.slice(5)}`;
     }
-    checkHost(request.headers.get("host"));
-    const raw = request.url;
     const [path, query] = splitRequestUrl(raw);
     const generation = files.generation?.();
     if (generation !== routesGeneration) {
@@ -461,8 +486,46 @@ export function createHandler(options: HandlerOptions): ClosableHandler {
     return Deno.readTextFile(path);
   }
 
+  /**
+   * The request as the connection delivered it: Deno builds `request.url`
+   * from the request target, so an absolute-form target
+   * (`GET https://x/ HTTP/1.1` over plain HTTP) would claim a scheme and a
+   * host (Secure cookies, `ctx.url`). The scheme comes from the server
+   * (`https`), the host from the Host header, checked here; such a request
+   * is rebuilt with that URL. Origin-form requests, nearly all, are used
+   * as they are.
+   *
+   * @throws {HttpError} 400 for a Host header that is not a host.
+   */
+  function fromConnection(request: Request): Request {
+    const { method } = request;
+    if (method === "TRACE" || method === "CONNECT") {
+      // TRACE would echo the request (cookies included); CONNECT is for
+      // proxies. Neither is served.
+      throw new HttpError(501, `Method ${method} is not supported`);
+    }
+    const host = request.headers.get("host");
+    checkHost(host);
+    const url = request.url;
+    if (
+      url.startsWith(scheme) &&
+      (host === null ||
+        (url.startsWith(host, scheme.length) &&
+          url.charCodeAt(scheme.length + host.length) === SLASH))
+    ) {
+      return request;
+    }
+    const [path, query] = splitRequestUrl(url);
+    const authority = host ?? URL.parse(url)?.host ?? "";
+    return new Request(`${scheme}${authority}${path}${query}`, request);
+  }
+
   /** The response for an error; only a development 500 needs to wait. */
-  function toResponse(error: unknown): Response | Promise<Response> {
+  function toResponse(
+    error: unknown,
+    request: Request,
+    info: ConnectionInfo | undefined,
+  ): Response | Promise<Response> {
     if (error instanceof HttpError) {
       return errorPage(error.status, {
         message: error.message,
@@ -481,7 +544,8 @@ export function createHandler(options: HandlerOptions): ClosableHandler {
     onError(error, id);
     const message =
       `The server failed to answer this request (error id ${id}).`;
-    if (prod) return errorPage(500, { message });
+    // Development detail (source lines, paths) only for this machine.
+    if (prod || !isLocal(request, info)) return errorPage(500, { message });
     return renderErrorDetail(error, files.root, readSource).then((detailHtml) =>
       errorPage(500, { message, detailHtml })
     );
@@ -513,15 +577,17 @@ export function createHandler(options: HandlerOptions): ClosableHandler {
     error: unknown,
     info: ConnectionInfo | undefined,
   ): Promise<Response> {
-    const response = toResponse(error);
+    const response = toResponse(error, request, info);
     return response instanceof Promise
       ? response.then((ready) => finish(request, ready, info))
       : Promise.resolve(finish(request, response, info));
   }
 
-  function handle(request: Request, info?: ConnectionInfo): Promise<Response> {
+  function handle(received: Request, info?: ConnectionInfo): Promise<Response> {
     let result: Response | Promise<Response>;
+    let request = received;
     try {
+      request = fromConnection(received);
       result = route(request, info);
     } catch (error) {
       return failed(request, error, info);

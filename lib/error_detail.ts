@@ -110,6 +110,26 @@ export function missingPermission(
   return { name, resource, flag };
 }
 
+/**
+ * What to grant for a refused permission, as narrowly as the page needs;
+ * never write access inside ROOT (the server refuses to start with it,
+ * since it would serve or run what a page writes there).
+ */
+function permissionHint(permission: MissingPermission, root: string): string {
+  const { name, resource } = permission;
+  const what = `The page needs ${escapeHtml(name)} access${
+    resource === undefined ? "" : ` to <code>${escapeHtml(resource)}</code>`
+  }, which the server was not given.`;
+  if (
+    name === "write" && (resource === undefined || isInside(root, resource))
+  ) {
+    return `<p class="hint">${what} Pages may not write inside ROOT: the server would serve or run what they write, so it refuses to start with such access. Write to a folder outside ROOT instead and grant only that one, for example <code>--allow-write=/srv/uploads</code> (see "Uploads" in the README).</p>`;
+  }
+  return `<p class="hint">${what} Grant it when starting the server, as narrowly as the page needs: <code>${
+    escapeHtml(permission.flag)
+  }</code> (for a compiled binary, build it with that flag).</p>`;
+}
+
 /** CSS for the detail block. */
 export const DETAIL_STYLE =
   ".hint{padding:.6rem 1rem;border-left:4px solid #ff9f0a;background:#ff9f0a1a}.where{color:#6e6e73}.source{padding:.6rem 0}.source span{display:block;padding:0 1rem}.source mark{display:block;padding:0 1rem;background:#ff453a33;color:inherit}details{margin-top:1rem}";
@@ -166,15 +186,7 @@ export async function renderErrorDetail(
     }
   }
   const permission = missingPermission(cause);
-  const hint = permission === undefined
-    ? ""
-    : `<p class="hint">The page needs ${escapeHtml(permission.name)} access${
-      permission.resource === undefined
-        ? ""
-        : ` to <code>${escapeHtml(permission.resource)}</code>`
-    }, which the server was not given. Grant it when starting the server, as narrowly as the page needs: <code>${
-      escapeHtml(permission.flag)
-    }</code> (for a compiled binary, build it with that flag).</p>`;
+  const hint = permission === undefined ? "" : permissionHint(permission, root);
   const stack = cause instanceof Error && cause.stack
     ? `<details open><summary>Stack</summary><pre>${
       escapeHtml(shortenStack(cause.stack, root))

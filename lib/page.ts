@@ -21,6 +21,7 @@ import {
 } from "./session.ts";
 import type { SessionStore } from "./session_store.ts";
 import { createSourceCache } from "./source_cache.ts";
+import { mayWrite } from "./write_access.ts";
 import type { TemplateValues } from "./template.ts";
 import { HttpError } from "./http_error.ts";
 import {
@@ -137,6 +138,14 @@ function settle(
   });
 }
 
+/** A page the server may write itself: it is never run. */
+function writablePage(name: string): PageError {
+  const error = new Error(
+    `Refusing to run page "${name}": the server may write to it (--allow-write covers it), so an upload could become code. Grant write access to a folder outside ROOT only.`,
+  );
+  return new PageError(name, error.message, error);
+}
+
 /** "30 s", "1.5 s". */
 function seconds(ms: number): string {
   return `${ms / 1000} s`;
@@ -177,6 +186,7 @@ export function createModuleRunner(options: ModuleRunnerOptions): PageRunner {
   const imports = new Map<string, number>();
 
   async function importPage(file: FileInfo, name: string) {
+    if (mayWrite(file.path)) throw writablePage(name);
     // By absolute real path: in a compiled binary import.meta.url points
     // into the embedded file system, so nothing may be relative to it. The
     // first import uses the plain URL, which is what a binary's embedded

@@ -11,6 +11,7 @@ import {
 } from "./_std.ts";
 import type { ByteRange, FileBody, FileInfo, SiteFiles } from "./files.ts";
 import { HttpError } from "./http_error.ts";
+import { mayWrite } from "./write_access.ts";
 
 /** The methods a static resource answers. */
 export const STATIC_METHODS = "GET, HEAD";
@@ -152,6 +153,11 @@ function factsOf(file: FileInfo, typeOf: ContentTypeOf): FileFacts {
       "x-content-type-options": "nosniff",
     };
     if (lastModified !== undefined) headers["last-modified"] = lastModified;
+    if (mayWrite(file.path)) {
+      // Written by the server itself (an upload): never shown as a page.
+      headers["content-type"] = "application/octet-stream";
+      headers["content-disposition"] = "attachment";
+    }
     known = {
       etag,
       lastModified,

@@ -10,6 +10,7 @@ import { HttpError } from "./http_error.ts";
 import { pageName } from "./page.ts";
 import type { FileHandler } from "./registry.ts";
 import { createSourceCache } from "./source_cache.ts";
+import { mayWrite } from "./write_access.ts";
 import {
   parseTemplate,
   renderTemplate,
@@ -80,10 +81,16 @@ export function createTemplates(options: TemplatesOptions): Templates {
   /** A parsed template, or why it does not parse (kept until the file changes). */
   type Parsed = { template: Template } | { error: unknown };
   const load = createSourceCache((file, source): Parsed => {
+    const name = pageName(root, file.path);
     try {
-      return {
-        template: parseTemplate(source, pageName(root, file.path), file.path),
-      };
+      if (mayWrite(file.path)) {
+        // An upload must never become a template (stored XSS).
+        throw new TemplateError(
+          `Refusing to render template "${name}": the server may write to it (--allow-write covers it). Grant write access to a folder outside ROOT only.`,
+          undefined,
+        );
+      }
+      return { template: parseTemplate(source, name, file.path) };
     } catch (error) {
       return { error };
     }

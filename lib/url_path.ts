@@ -72,12 +72,21 @@ export function parseRequestUrl(request: Request): URL {
 }
 
 /**
+ * Names that are source or an editor's leftovers, never content: modules
+ * no page runner runs (`.tsx`, `.jsx`, `.cts`, `.cjs`), and backups and
+ * swap files (`page.ts~`, `page.ts.bak`, `.orig`, `.swp`, `.swo`, emacs's
+ * `#page.ts#`), which would serve a page's source as text.
+ */
+const SOURCE_LIKE = /\.(?:tsx|jsx|cts|cjs|bak|orig|swp|swo)$|~$|^#.*#$/i;
+
+/**
  * Whether a file name is private: names starting with "." (dotfiles, and
- * "." and ".." themselves) or "_" (private helpers) are never served or
- * listed.
+ * "." and ".." themselves) or "_" (private helpers), and source-like names
+ * (see above), are never served or listed.
  */
 export function isHiddenName(name: string): boolean {
-  return name.startsWith(".") || name.startsWith("_");
+  return name.startsWith(".") || name.startsWith("_") ||
+    SOURCE_LIKE.test(name);
 }
 
 /**
@@ -130,4 +139,15 @@ export function decodeUrlPath(pathname: string): UrlPath {
     throw new HttpError(404, "There is nothing at this address.");
   }
   return { segments, trailingSlash: pathname.endsWith("/") };
+}
+
+/**
+ * Whether an address is this machine's: 127.0.0.0/8, ::1 (also as an
+ * IPv4-mapped IPv6 address), or "localhost".
+ */
+export function isLoopback(address: string): boolean {
+  const host = address.toLowerCase().replace(/^\[|\]$/g, "");
+  if (host === "localhost" || host === "::1") return true;
+  const v4 = host.startsWith("::ffff:") ? host.slice(7) : host;
+  return /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(v4);
 }

@@ -90,8 +90,12 @@ export interface SpawnOptions {
   args?: string[];
   /** Deno permission flags. Default: the minimal ones for `root` and the port. */
   permissions?: string[];
+  /** With `permissions`: also grant the default `--allow-net` for the port. */
+  netPermission?: boolean;
   /** The directory served; used for the default permissions. */
   root?: string;
+  /** The address to listen on (`--host`, and the default net permission). Default: 127.0.0.1. */
+  host?: string;
   /** Further addresses the server may connect to (Redis), added to --allow-net. */
   connects?: string[];
   /** Environment for the child (added to a clean one). */
@@ -165,16 +169,18 @@ export async function spawnServer(
   options: SpawnOptions = {},
 ): Promise<RunningServer> {
   const port = freePort();
-  const permissions = options.permissions ?? [
-    `--allow-net=${
-      [`127.0.0.1:${port}`, ...(options.connects ?? [])].join(",")
-    }`,
-    ...(options.root ? [`--allow-read=${options.root}`] : []),
-  ];
+  const host = options.host ?? "127.0.0.1";
+  const net = `--allow-net=${
+    [`${host}:${port}`, ...(options.connects ?? [])].join(",")
+  }`;
+  const permissions = options.permissions === undefined
+    ? [net, ...(options.root ? [`--allow-read=${options.root}`] : [])]
+    : [...(options.netPermission ? [net] : []), ...options.permissions];
   const args = [
     ...(options.root ? [options.root] : []),
     "--port",
     String(port),
+    ...(options.host ? ["--host", options.host] : []),
     ...(options.args ?? []),
   ];
   const child = spawnRaw(permissions, args, options);

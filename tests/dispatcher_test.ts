@@ -172,6 +172,34 @@ Deno.test("createHandler() answers unexpected errors with a plain 500 and an id 
   assertStringIncludes(html, `error id ${logged[0]}`);
 });
 
+Deno.test("createHandler() shows development detail only to this machine", async () => {
+  using handle = createHandler({
+    root: "/nowhere",
+    files: failingFiles,
+    onError: () => {},
+  });
+  const from = (hostname: string) => ({
+    remoteAddr: { transport: "tcp" as const, hostname, port: 40000 },
+  });
+  for (const hostname of ["203.0.113.5", "192.168.1.20", "2001:db8::1"]) {
+    const response = await handle(new Request("http://x/a"), from(hostname));
+    const html = await response.text();
+    assertEquals(response.status, 500);
+    assert(!html.includes("disk on fire"), hostname);
+  }
+  for (const hostname of ["127.0.0.1", "::1", "::ffff:127.0.0.1"]) {
+    const response = await handle(new Request("http://x/a"), from(hostname));
+    assertStringIncludes(await response.text(), "disk on fire", hostname);
+  }
+  const proxied = await handle(
+    new Request("http://x/a", {
+      headers: { "x-forwarded-for": "203.0.113.5" },
+    }),
+    from("127.0.0.1"),
+  );
+  assert(!(await proxied.text()).includes("disk on fire"));
+});
+
 /** Serves `handler` on 127.0.0.1 (ephemeral port) for the length of `run`. */
 async function serving(
   handler: (request: Request) => Promise<Response>,

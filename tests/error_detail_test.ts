@@ -146,3 +146,16 @@ Deno.test("renderErrorDetail() explains a missing permission", async () => {
   );
   assertStringIncludes(html, "<code>--allow-write=/tmp/&lt;x&gt;</code>");
 });
+
+Deno.test("renderErrorDetail() never suggests write access inside ROOT", async () => {
+  const html = await renderErrorDetail(
+    new Deno.errors.NotCapable(
+      `Requires write access to "${ROOT}/uploads/a.png", run again with the --allow-write flag`,
+    ),
+    ROOT,
+    () => Promise.reject(new Error("none")),
+  );
+  assertStringIncludes(html, "Pages may not write inside ROOT");
+  assertStringIncludes(html, "<code>--allow-write=/srv/uploads</code>");
+  assert(!html.includes(`--allow-write=${ROOT}`), html);
+});

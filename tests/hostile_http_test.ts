@@ -8,11 +8,15 @@ import {
   eventually,
   procStatus,
   rawGet,
+  rawRequest,
   sessionCookieOf,
   socketsOf,
+  spawnRaw,
   spawnServer,
   tempTree,
   TIMEOUT_MS,
+  waitExit,
+  writeTree,
 } from "./_helpers.ts";
 
 const encoder = new TextEncoder();
@@ -551,6 +555,165 @@ Deno.test("a file swapped for a symlink while it is served never serves what the
   } finally {
     swapper.kill("SIGKILL");
     await swapper.status;
+    assertEquals((await server.stop()).code, 0);
+  }
+});
+
+Deno.test("source-like files and editor leftovers are never served or listed", async () => {
+  const leftovers = [
+    "page.ts~",
+    "page.ts.bak",
+    "page.ts.orig",
+    "page.ts.swp",
+    "page.ts.swo",
+    "#page.ts#",
+    "app.tsx",
+    "app.jsx",
+    "lib.cts",
+    "lib.cjs",
+  ];
+  await using dir = await tempTree({
+    "page.ts": `const API_KEY = "sekrit"; export default () => "page";`,
+    ...Object.fromEntries(
+      leftovers.map((name) => [name, `const API_KEY = "sekrit";`]),
+    ),
+  });
+  const server = await spawnServer({ root: dir.path });
+  try {
+    for (const name of leftovers) {
+      const response = await rawGet(
+        server.port,
+        `/${encodeURIComponent(name)}`,
+      );
+      assertEquals(response.status, 404, name);
+      assert(!response.body.includes("sekrit"), name);
+    }
+    const listing = await rawGet(server.port, "/");
+    for (const name of leftovers) {
+      assert(!listing.body.includes(name.replace("#", "")), name);
+    }
+    assertEquals((await rawGet(server.port, "/page.ts")).body, "page");
+  } finally {
+    assertEquals((await server.stop()).code, 0);
+  }
+});
+
+/** A non-loopback IPv4 address of this machine, if it has one. */
+function externalAddress(): string | undefined {
+  return Deno.networkInterfaces().find((i) =>
+    i.family === "IPv4" && !i.address.startsWith("127.")
+  )?.address;
+}
+
+Deno.test("development error detail goes only to this machine", async () => {
+  await using dir = await tempTree({
+    "boom.ts":
+      `const API_KEY = "sekrit";\nexport default () => { throw new Error("boom " + API_KEY.length); };`,
+  });
+  const server = await spawnServer({ root: dir.path, host: "0.0.0.0" });
+  try {
+    // One line at startup: development mode on a public address.
+    await server.stderr.waitFor((l) =>
+      l.includes("warning: listening on 0.0.0.0 in development mode")
+    );
+    const local = await rawGet(server.port, "/boom.ts");
+    assertEquals(local.status, 500);
+    assertStringIncludes(local.body, "API_KEY");
+    // Through a proxy on this machine, it is someone else's request.
+    const proxied = await rawRequest(
+      server.port,
+      "GET /boom.ts HTTP/1.1\r\nHost: x\r\nX-Forwarded-For: 203.0.113.7\r\nConnection: close\r\n\r\n",
+    );
+    assertEquals(proxied.status, 500);
+    assert(!proxied.body.includes("API_KEY"), proxied.body);
+    assertStringIncludes(proxied.body, "error id");
+    const address = externalAddress();
+    if (address !== undefined) {
+      const remote = await fetch(`http://${address}:${server.port}/boom.ts`);
+      const body = await remote.text();
+      assertEquals(remote.status, 500);
+      assert(!body.includes("API_KEY"), body);
+    }
+  } finally {
+    assertEquals((await server.stop()).code, 0);
+  }
+});
+
+Deno.test("a request cannot claim https: the scheme comes from the connection", async () => {
+  await using dir = await tempTree({
+    "login.ts":
+      `export default (ctx) => { ctx.session.user = "a"; return ctx.url.href; };`,
+  });
+  const server = await spawnServer({ root: dir.path });
+  try {
+    const response = await rawRequest(
+      server.port,
+      `GET https://evil.example/login.ts HTTP/1.1\r\nHost: 127.0.0.1:${server.port}\r\nConnection: close\r\n\r\n`,
+    );
+    assertEquals(response.status, 200);
+    assertEquals(response.body, `http://127.0.0.1:${server.port}/login.ts`);
+    const cookie = response.headers.get("set-cookie") ?? "";
+    assertStringIncludes(cookie, "sessionId=");
+    assert(!cookie.includes("Secure"), cookie);
+  } finally {
+    assertEquals((await server.stop()).code, 0);
+  }
+});
+
+Deno.test("write access inside ROOT refuses to start; a place written later is never run", async () => {
+  await using dir = await tempTree({
+    "site/index.html": "home",
+    "site/uploads/.keep": "",
+    "elsewhere/.keep": "",
+  });
+  const root = `${dir.path}/site`;
+  for (const writable of [root, `${root}/uploads`, dir.path]) {
+    const child = spawnRaw(
+      [
+        `--allow-net=127.0.0.1:1`,
+        `--allow-read=${root}`,
+        `--allow-write=${writable}`,
+      ],
+      [root, "--port", "1"],
+    );
+    const status = await waitExit(child.process);
+    await Promise.all([child.stdout.done, child.stderr.done]);
+    assertEquals(status.code, 1, writable);
+    assertEquals(child.stderr.lines.length, 1, child.stderr.text);
+    assertStringIncludes(child.stderr.text, "--allow-write covers");
+  }
+  // A grant for a folder that does not exist yet cannot be seen at
+  // startup: what appears there is served as a download and never run.
+  const server = await spawnServer({
+    root,
+    permissions: [
+      `--allow-read=${root}`,
+      `--allow-write=${root}/later,${dir.path}/elsewhere`,
+    ],
+    // The default net permission, given explicitly with the others.
+    args: [],
+    netPermission: true,
+  });
+  try {
+    await writeTree(root, {
+      "later/rce.ts": `export default () => "RAN";`,
+      "later/page.tpl": "TEMPLATE $x",
+      "later/xss.html": "<script>alert(1)</script>",
+    });
+    const page = await rawGet(server.port, "/later/rce.ts");
+    assertEquals(page.status, 500);
+    assert(!page.body.includes("RAN"));
+    assertStringIncludes(page.body, "Refusing to run page");
+    const template = await rawGet(server.port, "/later/page.tpl?x=1");
+    assertEquals(template.status, 500);
+    assertStringIncludes(template.body, "Refusing to render template");
+    const html = await rawGet(server.port, "/later/xss.html");
+    assertEquals(html.status, 200);
+    assertEquals(html.headers.get("content-type"), "application/octet-stream");
+    assertEquals(html.headers.get("content-disposition"), "attachment");
+    assertEquals(html.headers.get("x-content-type-options"), "nosniff");
+    assertEquals((await rawGet(server.port, "/")).body, "home");
+  } finally {
     assertEquals((await server.stop()).code, 0);
   }
 });

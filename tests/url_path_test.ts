@@ -100,6 +100,29 @@ Deno.test("decodeUrlPath() answers 404 to dotfiles and _private names at any dep
   }
 });
 
+Deno.test("decodeUrlPath() answers 404 to source-like names and editor leftovers", () => {
+  for (
+    const path of [
+      "/app.tsx",
+      "/App.JSX",
+      "/lib.cts",
+      "/lib.cjs",
+      "/page.ts~",
+      "/page.ts.bak",
+      "/page.ts.orig",
+      "/page.ts.swp",
+      "/page.ts.swo",
+      "/%23page.ts%23",
+      "/dir/index.tpl~",
+    ]
+  ) {
+    assertEquals(statusOf(() => decodeUrlPath(path)), 404, path);
+  }
+  for (const path of ["/backup.html", "/swp.txt", "/a#b", "/tilde~x.txt"]) {
+    assertEquals(decodeUrlPath(path).segments.length, 1, path);
+  }
+});
+
 Deno.test("decodeUrlPath() keeps /.well-known/ reachable", () => {
   assertEquals(decodeUrlPath("/.well-known/security.txt").segments, [
     ".well-known",
