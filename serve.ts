@@ -83,6 +83,18 @@ if (writes.warning !== undefined) {
   console.error(`scriptserver: ${writes.warning}`);
 }
 
+// Never alive but deaf: deno serve owns the listener, and when accepting
+// fails (EMFILE) its loop ends for good with an unhandled rejection. This
+// isolate cannot listen again itself, so it exits non-zero for a
+// supervisor to restart it. (Registered before the stray-error logger.)
+globalThis.addEventListener("unhandledrejection", (event) => {
+  if (!(event.reason instanceof Deno.errors.Http)) return;
+  console.error(
+    `scriptserver: deno serve stopped accepting connections (${event.reason.message}); exiting so that a supervisor can restart the server`,
+  );
+  Deno.exit(1);
+});
+
 const app = await createApp(cli, site);
 // deno serve stops its isolates on these signals; the file watcher (and a
 // Redis connection) must not keep them alive.

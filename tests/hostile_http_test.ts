@@ -6,9 +6,11 @@
 import { assert, assertEquals, assertStringIncludes } from "./_assert.ts";
 import {
   eventually,
+  freePort,
   procStatus,
   rawGet,
   rawRequest,
+  REPO,
   sessionCookieOf,
   socketsOf,
   spawnRaw,
@@ -715,5 +717,64 @@ Deno.test("write access inside ROOT refuses to start; a place written later is n
     assertEquals((await rawGet(server.port, "/")).body, "home");
   } finally {
     assertEquals((await server.stop()).code, 0);
+  }
+});
+
+Deno.test("under deno serve, running out of descriptors exits 1 for a supervisor to restart", async () => {
+  await using dir = await tempTree({ "a.txt": "alive" });
+  const port = freePort();
+  const process = new Deno.Command("prlimit", {
+    args: [
+      "--nofile=128",
+      Deno.execPath(),
+      "serve",
+      "--port",
+      String(port),
+      "--host",
+      "127.0.0.1",
+      "--no-prompt",
+      `--allow-net=127.0.0.1:${port}`,
+      `--allow-read=${dir.path}`,
+      `${REPO}/serve.ts`,
+      dir.path,
+    ],
+    stdout: "null",
+    stderr: "piped",
+    stdin: "null",
+    clearEnv: true,
+    env: { NO_COLOR: "1" },
+  }).spawn();
+  const stderr = new Response(process.stderr).text();
+  const conns: Deno.Conn[] = [];
+  try {
+    // deno serve owns its listener: when its accept loop ends, the process
+    // must not live on deaf.
+    assertEquals(
+      await eventually(
+        () => answers(port, "/a.txt").catch(() => 0),
+        (status) => status === 200,
+        TIMEOUT_MS,
+      ),
+      200,
+    );
+    for (let i = 0; i < 200; i++) {
+      try {
+        conns.push(await connect(port, "GET /a.txt HTTP/1.1\r\nHost: x\r\n"));
+      } catch {
+        break;
+      }
+    }
+    const status = await waitExit(process);
+    assertEquals(status.code, 1);
+    assertStringIncludes(await stderr, "stopped accepting connections");
+  } finally {
+    closeAll(conns);
+    try {
+      process.kill("SIGKILL");
+    } catch {
+      // Exited.
+    }
+    await process.status;
+    await stderr;
   }
 });
