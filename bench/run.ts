@@ -20,6 +20,7 @@ import { pageSource } from "./_page_source.ts";
 import { measureReference, measureServer } from "./page_edits.ts";
 import { freePort, rssOf, serverCommand } from "./_common.ts";
 import { V8_FLAGS } from "../tools/v8_flags.ts";
+import { hostileFigures, hostileTable } from "./hostile.ts";
 
 const HERE: string = dirname(fromFileUrl(import.meta.url));
 const BARE: string = join(HERE, "_bare.ts");
@@ -694,6 +695,7 @@ if (import.meta.main) {
       await b.stop();
     }
     const memory = await memoryFigures(root, oursIdle, oursWarm, bareIdle);
+    const hostile = await hostileFigures();
 
     const report = `# Benchmark results
 
@@ -753,6 +755,8 @@ ${table(results)}
     } ms | ${fmt(median(startups.bare), 0)} ms (bare) | ≤ 60 ms: ${
       median(startups.ours) <= 60 ? "✅" : "❌"
     } |
+
+${hostileTable(hostile)}
 
 p99 targets: ≤ 2 ms for the hello page (${fmt(results[0]!.ours.p99ms, 2)} ms ${
       results[0]!.ours.p99ms <= 2 ? "✅" : "❌"

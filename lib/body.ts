@@ -113,12 +113,47 @@ export class BodyBudget {
 }
 
 /**
+ * Bytes read at a time from a request body. Deno's own reader sizes its
+ * buffer by the declared length (measured: 200 stalled uploads declaring
+ * 9 MiB held 185 KB each that way, 85 KB with buffers of our own).
+ */
+const READ_BYTES = 32 * 1024;
+
+type BodyReader =
+  | ReadableStreamBYOBReader
+  | ReadableStreamDefaultReader<Uint8Array<ArrayBuffer>>;
+
+/** A reader that fills buffers of our size where the stream allows it. */
+function readerOf(body: ReadableStream<Uint8Array<ArrayBuffer>>): BodyReader {
+  try {
+    return body.getReader({ mode: "byob" });
+  } catch {
+    // Not a byte stream (a Request made in code): its own chunks.
+    return body.getReader();
+  }
+}
+
+async function read(
+  reader: BodyReader,
+): Promise<ReadableStreamReadResult<Uint8Array<ArrayBuffer>>> {
+  if (!(reader instanceof ReadableStreamBYOBReader)) return reader.read();
+  const result = await reader.read(new Uint8Array(READ_BYTES));
+  if (result.done) return { done: true, value: undefined };
+  const view = result.value as Uint8Array<ArrayBuffer>;
+  // A short read keeps only what it holds, not the whole buffer.
+  return {
+    done: false,
+    value: view.byteLength < READ_BYTES / 2 ? view.slice() : view,
+  };
+}
+
+/**
  * One request's body as it is read: counted against its limit and the
  * budget, and owned here so that the connection can be closed when the
  * body is refused (see {@linkcode releaseBody}).
  */
 class BodyTap {
-  readonly #reader: ReadableStreamDefaultReader<Uint8Array<ArrayBuffer>>;
+  readonly #reader: BodyReader;
   readonly #budget: BodyBudget | undefined;
   #received = 0;
   /** Bytes taken from the budget. */
@@ -133,7 +168,7 @@ class BodyTap {
     options: LimitBodyOptions,
   ) {
     const { max, budget, idleTimeout = BODY_IDLE_TIMEOUT } = options;
-    this.#reader = body.getReader();
+    this.#reader = readerOf(body);
     this.#budget = budget;
     this.stream = new ReadableStream<Uint8Array<ArrayBuffer>>({
       pull: async (controller) => {
@@ -141,7 +176,7 @@ class BodyTap {
         let timer: ReturnType<typeof setTimeout> | undefined;
         try {
           result = await Promise.race([
-            this.#reader.read(),
+            read(this.#reader),
             new Promise<never>((_, reject) => {
               timer = setTimeout(
                 () => reject(stalled(idleTimeout)),
@@ -190,7 +225,7 @@ class BodyTap {
   }
 
   /** The reader of the body as received. */
-  get reader(): ReadableStreamDefaultReader<Uint8Array> {
+  get reader(): BodyReader {
     return this.#reader;
   }
 
@@ -223,7 +258,7 @@ const taps = new WeakMap<Request, BodyTap>();
  * one, a task after this one.
  */
 function closeAfterResponse(
-  reader: ReadableStreamDefaultReader<Uint8Array>,
+  reader: { cancel(): Promise<void> },
   sent: Promise<unknown> | undefined,
 ): void {
   const cancel = () => {

@@ -778,3 +778,55 @@ Deno.test("under deno serve, running out of descriptors exits 1 for a supervisor
     await stderr;
   }
 });
+
+Deno.test("the README's upload example saves outside ROOT and sends files back as downloads", async () => {
+  const readme = await Deno.readTextFile(`${REPO}/README.md`);
+  const block = (name: string) => {
+    const start = readme.indexOf(`// site/${name}`);
+    return readme.slice(start, readme.indexOf("```", start));
+  };
+  await using dir = await tempTree({ "uploads/.keep": "" });
+  const uploads = `${dir.path}/uploads`;
+  const code = (name: string) =>
+    block(name).replace(
+      'import type { PageContext } from "../lib/mod.ts";',
+      "",
+    ).replaceAll("/srv/uploads", uploads);
+  await writeTree(dir.path, {
+    "site/upload.ts": code("upload.ts"),
+    "site/download.ts": code("download.ts"),
+  });
+  const root = `${dir.path}/site`;
+  const server = await spawnServer({
+    root,
+    permissions: [
+      `--allow-read=${root},${uploads}`,
+      `--allow-write=${uploads}`,
+    ],
+    netPermission: true,
+  });
+  try {
+    const form = new FormData();
+    form.append("file", new File(["<script>alert(1)</script>"], "x.html"));
+    const saved = await fetch(`${server.url}upload.ts`, {
+      method: "POST",
+      body: form,
+      redirect: "manual",
+    });
+    assertEquals(saved.status, 303);
+    await saved.body?.cancel();
+    const back = await fetch(
+      new URL(saved.headers.get("location")!, server.url),
+    );
+    assertEquals(await back.text(), "<script>alert(1)</script>");
+    assertEquals(back.headers.get("content-disposition"), "attachment");
+    assertEquals(back.headers.get("content-type"), "application/octet-stream");
+    assertEquals(back.headers.get("x-content-type-options"), "nosniff");
+    assertEquals(
+      (await rawGet(server.port, "/download.ts?name=../../etc/passwd")).status,
+      404,
+    );
+  } finally {
+    assertEquals((await server.stop()).code, 0);
+  }
+});
