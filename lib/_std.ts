@@ -53,8 +53,6 @@ export type ContentTypeOf = (extension: string) => string | undefined;
 export interface StaticFileTools {
   /** The `Content-Type` for a file extension. */
   contentType: ContentTypeOf;
-  /** Whether a resource with `etag` should be sent given an `If-None-Match` value (false: answer 304). */
-  ifNoneMatch: (value: string | null, etag: string | undefined) => boolean;
 }
 
 let staticFileTools: Promise<StaticFileTools> | undefined;
@@ -65,13 +63,9 @@ let staticFileTools: Promise<StaticFileTools> | undefined;
  * table alone is 200 KB of source, about 5 ms to load.
  */
 export function loadStaticFileTools(): Promise<StaticFileTools> {
-  return staticFileTools ??= Promise.all([
-    import("@std/media-types/content-type"),
-    import("@std/http/etag"),
-  ]).then(([mediaTypes, etag]) => ({
-    contentType: mediaTypes.contentType,
-    ifNoneMatch: etag.ifNoneMatch,
-  }));
+  return staticFileTools ??= import("@std/media-types/content-type").then((
+    mediaTypes,
+  ) => ({ contentType: mediaTypes.contentType }));
 }
 
 /** A TransformStream that passes on bytes `start` to `end` (inclusive) of a byte stream. */

@@ -5,6 +5,7 @@
  */
 import { escapeHtml, getCookies } from "./_std.ts";
 import { redirectResponse, type RedirectStatus } from "./page_response.ts";
+import { evaluatePreconditions, type Validators } from "./preconditions.ts";
 import type { Target } from "./registry.ts";
 import type { RequestSession } from "./session.ts";
 import type { SessionData } from "./session_store.ts";
@@ -65,6 +66,19 @@ export interface PageContext {
   render(path: string, values?: TemplateValues): Promise<Response>;
   /** Marks markup the page has made safe, for insertion without escaping. */
   html(markup: string): SafeHtml;
+  /**
+   * Answers conditional requests for a page that knows its version:
+   * evaluates `If-Match`, `If-Unmodified-Since`, `If-None-Match` and
+   * `If-Modified-Since` (RFC 9110 §13.2.2) against the validators, sets
+   * them on the response (`ETag`, `Last-Modified`), and resolves to a 304
+   * or 412 Response to return, or `undefined` to answer as usual:
+   *
+   * ```ts
+   * const early = await ctx.conditional({ etag: `"v${post.version}"` });
+   * if (early) return early;
+   * ```
+   */
+  conditional(validators: Validators): Promise<Response | undefined>;
   /**
    * HTML-escapes text (`& < > " '`) for a page that builds its HTML itself:
    * `Hello ${ctx.escape(name)}`. Safe in element text and quoted attributes.
@@ -216,6 +230,21 @@ class Context implements PageContext {
   get render(): PageContext["render"] {
     return this.#render ??= (path, values = {}) =>
       this.#services.render(path, values);
+  }
+
+  #conditional?: PageContext["conditional"];
+  get conditional(): PageContext["conditional"] {
+    return this.#conditional ??= async (validators) => {
+      const headers = this.#services.responseHeaders();
+      if (validators.etag !== undefined) headers.set("etag", validators.etag);
+      if (validators.lastModified !== undefined) {
+        headers.set("last-modified", validators.lastModified.toUTCString());
+      }
+      const outcome = await evaluatePreconditions(this.request, validators);
+      return outcome === "proceed"
+        ? undefined
+        : new Response(null, { status: outcome });
+    };
   }
 
   get html(): PageContext["html"] {

@@ -11,6 +11,11 @@ import {
 } from "./_std.ts";
 import type { ByteRange, FileBody, FileInfo, SiteFiles } from "./files.ts";
 import { HttpError } from "./http_error.ts";
+import {
+  evaluatePreconditions,
+  ifRangeHolds,
+  type Validators,
+} from "./preconditions.ts";
 import { mayWrite } from "./write_access.ts";
 
 /** The methods a static resource answers. */
@@ -58,28 +63,12 @@ export function parseRange(
   return { start, end: Math.min(end, size - 1) };
 }
 
-/** Whether an `If-Modified-Since` date means the client's copy is current. */
-function isNotModifiedSince(header: string, mtime: Date): boolean {
-  const since = Date.parse(header);
-  // HTTP dates have one-second precision.
-  return !Number.isNaN(since) &&
-    Math.floor(mtime.getTime() / 1000) * 1000 <= since;
-}
-
-/** Whether an `If-Range` value still names the current representation. */
-function isCurrentRange(
-  header: string,
-  etag: string,
-  lastModified: string | undefined,
-): boolean {
-  if (header.startsWith('"')) return header === etag;
-  return header === lastModified;
-}
-
 /** What a file's responses always say about it. */
 interface FileFacts {
   etag: string;
   lastModified: string | undefined;
+  /** The validators preconditions are evaluated against. */
+  validators: Validators;
   type: string;
   /** The headers of a plain 200 (a Response copies them, so one object serves all). */
   headers: Readonly<Record<string, string>>;
@@ -140,7 +129,12 @@ function factsOf(file: FileInfo, typeOf: ContentTypeOf): FileFacts {
   let known = facts.get(file);
   if (known === undefined) {
     const etag = fileEtag(file);
-    const lastModified = file.mtime?.toUTCString();
+    // No file was really changed at the Unix epoch: a file system without
+    // times (or an archive) says so, and 1970 would be a lie.
+    const mtime = file.mtime !== null && file.mtime.getTime() !== 0
+      ? file.mtime
+      : undefined;
+    const lastModified = mtime?.toUTCString();
     const type = typeOf(extname(file.path)) ?? "application/octet-stream";
     const headers: Record<string, string> = {
       "content-type": type,
@@ -161,6 +155,7 @@ function factsOf(file: FileInfo, typeOf: ContentTypeOf): FileFacts {
     known = {
       etag,
       lastModified,
+      validators: { etag, ...(mtime ? { lastModified: mtime } : {}) },
       type,
       headers: Object.freeze(headers),
       streamHeaders: Object.freeze({
@@ -197,19 +192,23 @@ export function serveFile(
   }
   const known = factsOf(file, tools.contentType);
   const requestHeaders = request.headers;
-  const inm = requestHeaders.get("if-none-match");
-  const ims = requestHeaders.get("if-modified-since");
   const rangeHeader = method === "GET" ? requestHeaders.get("range") : null;
 
   // The common case, answered at once: a plain GET of a file in memory.
   if (
-    method === "GET" && inm === null && ims === null && rangeHeader === null
+    method === "GET" && rangeHeader === null && !isConditional(requestHeaders)
   ) {
     const cached = files.cachedBody?.(file);
     if (cached !== undefined) return whole(cached, known);
     return files.body(file).then((body) => whole(body, known));
   }
-  return serveConditional(request, file, files, known, rangeHeader, tools);
+  return serveConditional(request, file, files, known, rangeHeader);
+}
+
+/** Whether a request carries any precondition. */
+function isConditional(headers: Headers): boolean {
+  return headers.has("if-none-match") || headers.has("if-modified-since") ||
+    headers.has("if-match") || headers.has("if-unmodified-since");
 }
 
 /** Conditional and range requests, and HEAD. */
@@ -219,29 +218,26 @@ async function serveConditional(
   files: SiteFiles,
   known: FileFacts,
   rangeHeader: string | null,
-  { ifNoneMatch }: StaticFileTools,
 ): Promise<Response> {
   const { method } = request;
-  const requestHeaders = request.headers;
-  const inm = requestHeaders.get("if-none-match");
-  const ims = requestHeaders.get("if-modified-since");
-
   const headers = new Headers(known.headers);
-  // RFC 9110 §13.2.2: If-None-Match first; If-Modified-Since only without it.
-  if (
-    inm !== null
-      ? !ifNoneMatch(inm, known.etag)
-      : ims !== null && file.mtime !== null &&
-        isNotModifiedSince(ims, file.mtime)
-  ) {
+  // RFC 9110 §13.2.2: If-Match, If-Unmodified-Since, If-None-Match,
+  // If-Modified-Since, in that order.
+  const outcome = await evaluatePreconditions(request, known.validators);
+  if (outcome === 304) {
     headers.delete("content-type");
     return new Response(null, { status: 304, headers });
   }
+  if (outcome === 412) {
+    throw new HttpError(
+      412,
+      "The file is not the version the request asked for.",
+    );
+  }
 
-  const ifRange = requestHeaders.get("if-range");
+  const ifRange = request.headers.get("if-range");
   const range = rangeHeader !== null &&
-      (ifRange === null ||
-        isCurrentRange(ifRange, known.etag, known.lastModified))
+      (ifRange === null || ifRangeHolds(ifRange, known.validators))
     ? parseRange(rangeHeader, file.size)
     : undefined;
 
