@@ -43,14 +43,41 @@ function renderRow(entry: DirEntry): string {
     : "";
   const kind = entry.isDirectory ? "dir" : "file";
   return `<tr class="${kind}"><td><a href="${href}">${name}</a></td>` +
-    `<td class="size">${size}</td><td>${time}</td></tr>`;
+    `<td class="size">${size}</td><td class="time">${time}</td></tr>`;
+}
+
+/**
+ * Links to every ancestor of a directory: "/ › a › b /", each a relative
+ * href (so it works behind any prefix), names escaped.
+ */
+export function renderBreadcrumbs(displayPath: string): string {
+  const names = displayPath.split("/").filter(Boolean);
+  const crumbs = [
+    names.length === 0
+      ? `<span aria-current="page">/</span>`
+      : `<a href="${"../".repeat(names.length)}">/</a>`,
+  ];
+  names.forEach((name, i) => {
+    const up = names.length - 1 - i;
+    const label = escapeHtml(name);
+    crumbs.push(
+      up === 0
+        ? `<span aria-current="page">${label}</span>`
+        : `<a href="${"../".repeat(up)}">${label}</a>`,
+    );
+  });
+  return `<nav class="crumbs" aria-label="Folders">${
+    crumbs.join('<span class="sep"> › </span>')
+  }${names.length === 0 ? "" : '<span class="sep"> /</span>'}</nav>`;
 }
 
 const STYLE = `
 :root{color-scheme:light dark;--fg:#1d1d1f;--muted:#6e6e73;--line:#e5e5ea;--link:#0a58ca;--hover:#f5f5f7}
 @media (prefers-color-scheme:dark){:root{--fg:#f5f5f7;--muted:#a1a1a6;--line:#38383a;--link:#6ea8fe;--hover:#2c2c2e}}
 body{font:15px/1.5 system-ui,-apple-system,"Segoe UI",sans-serif;color:var(--fg);max-width:56rem;margin:2.5rem auto;padding:0 1rem}
-h1{font-size:1.35rem;font-weight:600;margin:0 0 1rem;word-break:break-all}
+h1{font-size:1.35rem;font-weight:600;margin:0 0 .4rem;overflow-wrap:anywhere}
+.crumbs{margin:0 0 1rem;color:var(--muted);overflow-wrap:anywhere}.crumbs a::before{display:none}
+td:first-child{overflow-wrap:anywhere}
 table{width:100%;border-collapse:collapse}
 th{text-align:left;font-weight:500;color:var(--muted);font-size:.8rem;text-transform:uppercase;letter-spacing:.04em}
 th,td{padding:.45rem .6rem;border-bottom:1px solid var(--line)}
@@ -65,6 +92,7 @@ tr.dir a::before{background-image:url("data:image/svg+xml,%3Csvg xmlns='http://w
 tr.file a::before{background-image:url("data:image/svg+xml,%3Csvg xmlns='http://www.w3.org/2000/svg' viewBox='0 0 16 16'%3E%3Cpath fill='none' stroke='%238e8e93' d='M3.5 1.5h6l3 3v10h-9z'/%3E%3C/svg%3E")}
 tr.up a::before{background-image:url("data:image/svg+xml,%3Csvg xmlns='http://www.w3.org/2000/svg' viewBox='0 0 16 16'%3E%3Cpath fill='none' stroke='%238e8e93' stroke-width='1.5' d='M6 4 2 8l4 4M2 8h9a3 3 0 0 0 3-3V2'/%3E%3C/svg%3E")}
 footer{margin-top:1.5rem;color:var(--muted);font-size:.8rem}
+@media (max-width:30rem){body{margin:1rem auto;padding:0 .5rem}th,td{padding:.4rem .3rem}.time{display:none}}
 `;
 
 /**
@@ -80,15 +108,16 @@ export function renderListing(
   const title = `Index of ${escapeHtml(displayPath)}`;
   const parent = displayPath === "/"
     ? ""
-    : `<tr class="up"><td><a href="../">Parent directory</a></td><td class="size"></td><td></td></tr>`;
+    : `<tr class="up"><td><a href="../">Parent directory</a></td><td class="size"></td><td class="time"></td></tr>`;
   const rows = sortEntries(entries).map(renderRow).join("\n");
   const count = entries.length === 1 ? "1 entry" : `${entries.length} entries`;
   return renderDocument({
     title,
     style: STYLE,
     body: `<h1>${title}</h1>
+${renderBreadcrumbs(displayPath)}
 <table>
-<thead><tr><th>Name</th><th class="size">Size</th><th>Modified (UTC)</th></tr></thead>
+<thead><tr><th>Name</th><th class="size">Size</th><th class="time">Modified (UTC)</th></tr></thead>
 <tbody>
 ${parent}
 ${rows}

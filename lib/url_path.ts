@@ -9,6 +9,8 @@
  */
 import { HttpError } from "./http_error.ts";
 
+const WINDOWS = Deno.build.os === "windows";
+
 /** A URL path decoded into file-name segments. */
 export interface UrlPath {
   /** Decoded segments, root first; empty for "/". No segment is "", "." or "..". */
@@ -111,8 +113,8 @@ export function isHiddenPath(segments: readonly string[]): boolean {
  * @throws {HttpError} 400 for malformed percent-escapes (including overlong
  * or otherwise invalid UTF-8) and NUL bytes, which would truncate a path at
  * the system-call boundary; 404 for segments that decode to a separator
- * ("%2F", "%5C": a second path level smuggled inside one name), to "." or
- * "..", or to a private name.
+ * ("%2F", and "%5C" on Windows: a second path level smuggled inside one
+ * name), to "." or "..", or to a private name.
  */
 export function decodeUrlPath(pathname: string): UrlPath {
   const parts = pathname.split("/");
@@ -130,7 +132,10 @@ export function decodeUrlPath(pathname: string): UrlPath {
     if (name.includes("\0")) {
       throw new HttpError(400, "The URL path contains a NUL byte");
     }
-    if (name.includes("/") || name.includes("\\")) {
+    // A second path level smuggled inside one name. A backslash is one
+    // only where the system separates paths with it: elsewhere
+    // "back\\slash.txt" is a file name like any other.
+    if (name.includes("/") || (WINDOWS && name.includes("\\"))) {
       throw new HttpError(404, "There is nothing at this address.");
     }
     segments.push(name);

@@ -35,10 +35,14 @@ export default function inspect(ctx: PageContext) {
   }
   ctx.responseHeaders.set("cache-control", "no-store");
   const { escape } = ctx;
+  // Under /inspect.ts/some/path, "style.css" would resolve to
+  // /inspect.ts/some/style.css (this page again): links start from the
+  // page's own folder instead.
+  const here = escape((ctx.env.SCRIPT_NAME ?? "/").replace(/[^/]*$/, ""));
   return `<!DOCTYPE html>
 <html lang="en">
 <head><meta charset="utf-8"><title>Request inspector</title>
-<link rel="stylesheet" href="style.css"></head>
+<link rel="stylesheet" href="${here}style.css"></head>
 <body>
 <h1>Request inspector</h1>
 <p><code>${escape(ctx.method)} ${
@@ -50,7 +54,7 @@ ${table(escape, "Form (ctx.form)", formEntries(ctx.form))}
 ${table(escape, "Cookies (ctx.cookies)", Object.entries(ctx.cookies))}
 ${table(escape, "Headers (ctx.headers)", ctx.headers)}
 ${table(escape, "CGI environment (ctx.env)", Object.entries(ctx.env))}
-<p><a href="./">Index</a></p>
+<p><a href="${here}">Index</a></p>
 </body>
 </html>`;
 }

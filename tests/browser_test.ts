@@ -137,3 +137,36 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: hasChromium()
+    ? "a listing fits a 390 px wide phone screen, and its breadcrumbs lead up"
+    : `a listing fits a 390 px wide phone screen, and its breadcrumbs lead up (ignored: no ${CHROMIUM}; apt-get install chromium)`,
+  ignore: !hasChromium(),
+  async fn() {
+    const long = "AnUnbrokenFileNameFromACameraWithoutSpacesOrHyphens";
+    await using dir = await tempTree({
+      [`photos/2026/november/${long}-1.jpeg`]: "x".repeat(123456),
+      [`photos/2026/november/${long}-2.jpeg`]: "y",
+      "photos/2026/november/notes.txt": "z",
+    });
+    const server = await spawnServer({ root: dir.path });
+    const browser = await chromium.launch(LAUNCH);
+    try {
+      const page = await browser.newPage({
+        viewport: { width: 390, height: 844 },
+      });
+      await page.goto(new URL("/photos/2026/november/", server.url).href);
+      const width = await page.evaluate<number>(
+        "document.documentElement.scrollWidth",
+      );
+      assertEquals(width, 390, "the page scrolls sideways");
+      await page.click("nav.crumbs >> text=photos");
+      await page.waitForSelector("text=Index of /photos/");
+      assertEquals(new URL(page.url()).pathname, "/photos/");
+    } finally {
+      await browser.close();
+      assertEquals((await server.stop()).code, 0);
+    }
+  },
+});

@@ -7,6 +7,7 @@ import {
   rawGet,
   rawHead,
   rawRequest,
+  REPO,
   spawnServer,
   tempTree,
 } from "./_helpers.ts";
@@ -201,3 +202,29 @@ async function firstBytes(
   }
   return text;
 }
+
+Deno.test("a listing links a name with a backslash to the file", async () => {
+  await using dir = await tempTree({ "back\\slash.txt": "slashed" });
+  const server = await spawnServer({ root: dir.path });
+  try {
+    const listing = await rawGet(server.port, "/");
+    assertStringIncludes(listing.body, 'href="./back%5Cslash.txt"');
+    const file = await rawGet(server.port, "/back%5Cslash.txt");
+    assertEquals([file.status, file.body], [200, "slashed"]);
+  } finally {
+    assertEquals((await server.stop()).code, 0);
+  }
+});
+
+Deno.test("the example's request inspector links its stylesheet and index from below PATH_INFO", async () => {
+  const server = await spawnServer({ root: `${REPO}/scripts` });
+  try {
+    const page = await rawGet(server.port, "/inspect.ts/some/path?x=1");
+    assertStringIncludes(page.body, 'href="/style.css"');
+    assertStringIncludes(page.body, '<a href="/">Index</a>');
+    const css = await rawGet(server.port, "/style.css");
+    assertEquals(css.headers.get("content-type"), "text/css; charset=UTF-8");
+  } finally {
+    assertEquals((await server.stop()).code, 0);
+  }
+});

@@ -44,6 +44,18 @@ Deno.test("renderListing() escapes names and percent-encodes hrefs", () => {
   assertStringIncludes(html, "<title>Index of /a&amp;b/</title>");
 });
 
+Deno.test("renderListing() links every ancestor in its breadcrumbs", () => {
+  const html = renderListing("/a/b&c/d/", []);
+  assertStringIncludes(
+    html,
+    '<nav class="crumbs" aria-label="Folders"><a href="../../../">/</a><span class="sep"> › </span><a href="../../">a</a><span class="sep"> › </span><a href="../">b&amp;c</a><span class="sep"> › </span><span aria-current="page">d</span><span class="sep"> /</span></nav>',
+  );
+  assertStringIncludes(
+    renderListing("/", []),
+    '<nav class="crumbs" aria-label="Folders"><span aria-current="page">/</span></nav>',
+  );
+});
+
 Deno.test("renderListing() shows a parent link below the root only", () => {
   assert(!renderListing("/", []).includes('href="../"'));
   assertStringIncludes(renderListing("/docs/", []), 'href="../"');
