@@ -254,12 +254,18 @@ export function createModuleRunner(options: ModuleRunnerOptions): PageRunner {
       if (bodied && limited.body !== null) {
         state.parsedForm = await parseForm(limited, maxFields);
       }
-      // Only a request with cookies can name a session to look up.
+      // Only a request with cookies can name a session to look up. If
+      // the store cannot say (it is down), only a page that uses the
+      // session fails (503); the others answer as usual.
       if (limited.headers.has("cookie")) {
-        state.openedSession = await openSession(
-          limited,
-          state.sessionOptions(),
-        );
+        try {
+          state.openedSession = await openSession(
+            limited,
+            state.sessionOptions(),
+          );
+        } catch (error) {
+          state.sessionFailure = { error };
+        }
       }
       const context = createContext(limited, target, state);
       let value: unknown;
@@ -326,6 +332,8 @@ class PageRequest implements ContextServices {
   headers: Headers | undefined;
   /** The session, once looked up or started. */
   openedSession: RequestSession | undefined;
+  /** Why the session could not be looked up, thrown when the page uses it. */
+  sessionFailure: { error: unknown } | undefined;
 
   constructor(request: Request, target: Target, shared: Shared) {
     this.#request = request;
@@ -350,6 +358,7 @@ class PageRequest implements ContextServices {
   }
 
   session(): RequestSession {
+    if (this.sessionFailure !== undefined) throw this.sessionFailure.error;
     return this.openedSession ??= newSession(this.sessionOptions());
   }
 

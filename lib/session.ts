@@ -18,14 +18,23 @@ export const SESSION_COOKIE = "sessionId";
 export interface RequestSession {
   /**
    * The session as a plain object: set a property to store it, `delete` it
-   * to remove it. Reading creates nothing.
+   * to remove it, change a value in place (`cart.push(x)`): what changed
+   * is found at commit by comparing each key's JSON with the session as
+   * read. Reading creates nothing. A new object after `end()` or a failed
+   * `regenerate()`.
    */
   readonly data: SessionData;
-  /** Moves the session to a new id (call it at login). */
+  /** Moves the session to a new id (call it at login); queued, see commit(). */
   regenerate(): Promise<void>;
-  /** Deletes the session and expires its cookie. */
+  /** Deletes the session and expires its cookie; queued, see commit(). */
   end(): Promise<void>;
-  /** Writes what the request changed; sets the cookie of a new session. */
+  /**
+   * Waits for the regenerations and ends the page asked for (awaited or
+   * not), then writes what the request changed; sets the cookie of a new
+   * session.
+   *
+   * @throws what a queued regenerate() or end() failed with.
+   */
   commit(): Promise<void>;
 }
 
@@ -101,6 +110,38 @@ export function newSession(options: OpenSessionOptions): RequestSession {
   return sessionFor(undefined, undefined, options);
 }
 
+/** Each key's value as JSON: what a session held when it was read or written. */
+function snapshotOf(data: SessionData): Map<string, string | undefined> {
+  const snapshot = new Map<string, string | undefined>();
+  for (const key of Object.keys(data)) {
+    snapshot.set(key, JSON.stringify(data[key]));
+  }
+  return snapshot;
+}
+
+/**
+ * The keys whose JSON differs from `snapshot` (`undefined` for a key that
+ * went): what a request changed, assignments and changes in place alike
+ * (`cart.push(x)`, `user.name = "x"`).
+ */
+function changesSince(
+  data: SessionData,
+  snapshot: ReadonlyMap<string, string | undefined>,
+): Map<string, unknown> {
+  const changes = new Map<string, unknown>();
+  for (const key of snapshot.keys()) {
+    if (!Object.hasOwn(data, key)) changes.set(key, undefined);
+  }
+  for (const key of Object.keys(data)) {
+    const json = JSON.stringify(data[key]);
+    if (snapshot.get(key) !== json || !snapshot.has(key)) {
+      // JSON is what any store keeps: a value JSON drops is a deletion.
+      changes.set(key, json === undefined ? undefined : data[key]);
+    }
+  }
+  return changes;
+}
+
 function sessionFor(
   found: string | undefined,
   data: SessionData | undefined,
@@ -109,8 +150,15 @@ function sessionFor(
   const { store, responseHeaders, secure } = options;
   let id = found;
   let current: SessionData = data ?? Object.create(null);
-  /** Keys written since the last commit; `undefined` marks a deletion. */
-  const changes = new Map<string, unknown>();
+  /** The session as last read or written, key by key, as JSON. */
+  let snapshot = snapshotOf(current);
+  /**
+   * Regenerations and ends, in the order the page asked for them: the
+   * response waits for them, awaited or not (a forgotten `await` on a
+   * security step must not skip it).
+   */
+  let queue: Promise<void> = Promise.resolve();
+  let failure: { error: unknown } | undefined;
 
   const cookie = {
     httpOnly: true,
@@ -122,70 +170,64 @@ function sessionFor(
     setCookie(responseHeaders, { name: SESSION_COOKIE, value, ...cookie });
   }
 
-  // A proxy over whichever object is current (it changes on end()).
-  const proxy = new Proxy<SessionData>(Object.create(null), {
-    get: (_, key) => typeof key === "string" ? current[key] : undefined,
-    set(_, key, value) {
-      if (typeof key !== "string") return false;
-      current[key] = value;
-      changes.set(key, value);
-      return true;
-    },
-    deleteProperty(_, key) {
-      if (typeof key !== "string") return false;
-      delete current[key];
-      changes.set(key, undefined);
-      return true;
-    },
-    has: (_, key) => typeof key === "string" && Object.hasOwn(current, key),
-    ownKeys: () => Reflect.ownKeys(current),
-    getOwnPropertyDescriptor(_, key) {
-      if (typeof key !== "string" || !Object.hasOwn(current, key)) {
-        return undefined;
-      }
-      return {
-        value: current[key],
-        writable: true,
-        enumerable: true,
-        configurable: true,
-      };
-    },
-    defineProperty: () => false,
-  });
+  function reset(): void {
+    current = Object.create(null);
+    snapshot = new Map();
+  }
 
-  async function commit(): Promise<void> {
+  /** Writes what changed since the snapshot; a new session gets its cookie. */
+  async function write(): Promise<void> {
+    const changes = changesSince(current, snapshot);
     if (changes.size === 0) return;
-    const written = new Map(changes);
-    changes.clear();
-    if (id !== undefined && await store.update(id, written)) return;
-    // New, or gone since the request began: start a fresh one.
-    if (Object.keys(current).length === 0) return;
-    // Not looked up again: a session counts as in use only when a later
+    snapshot = snapshotOf(current);
+    if (id !== undefined && await store.update(id, changes)) return;
+    // New, or gone since the request began: start a fresh one. Not
+    // looked up again: a session counts as in use only when a later
     // request brings it back (see createMemorySessionStore).
+    if (Object.keys(current).length === 0) return;
     id = await store.create(current);
     sendCookie(id);
   }
 
+  /** Queues session work after what the page asked for before. */
+  function enqueue(task: () => Promise<void>): Promise<void> {
+    const run = queue.then(task);
+    // The page may not await it: the failure waits for commit().
+    queue = run.catch((error) => {
+      failure ??= { error };
+    });
+    return run;
+  }
+
   return {
-    data: proxy,
-    commit,
-    async regenerate() {
-      if (id === undefined) return; // The next write issues a fresh id.
-      await commit();
-      const fresh = await store.regenerate(id);
-      id = fresh;
-      if (fresh === undefined) {
-        current = Object.create(null);
-        return;
-      }
-      sendCookie(fresh);
+    get data() {
+      return current;
     },
-    async end() {
-      changes.clear();
-      if (id !== undefined) await store.delete(id);
-      id = undefined;
-      current = Object.create(null);
-      deleteCookie(responseHeaders, SESSION_COOKIE, cookie);
+    async commit() {
+      await queue;
+      if (failure !== undefined) throw failure.error;
+      await write();
+    },
+    regenerate() {
+      return enqueue(async () => {
+        if (id === undefined) return; // The next write issues a fresh id.
+        await write();
+        const fresh = await store.regenerate(id);
+        id = fresh;
+        if (fresh === undefined) {
+          reset();
+          return;
+        }
+        sendCookie(fresh);
+      });
+    },
+    end() {
+      return enqueue(async () => {
+        if (id !== undefined) await store.delete(id);
+        id = undefined;
+        reset();
+        deleteCookie(responseHeaders, SESSION_COOKIE, cookie);
+      });
     },
   };
 }

@@ -220,3 +220,87 @@ Deno.test("isHttps() believes X-Forwarded-Proto only behind a trusted proxy", ()
   assertEquals(isHttps(forwarded("http, https"), true), false);
   assertEquals(isHttps(new Request("http://x/"), true), false);
 });
+
+/**
+ * A store that hands out copies, as Redis does (JSON in, JSON out): only
+ * what a request writes back reaches it.
+ */
+function copyingStore(): SessionStore {
+  const inner = createMemorySessionStore();
+  return {
+    ...inner,
+    async get(id) {
+      const data = await inner.get(id);
+      return data && JSON.parse(JSON.stringify(data));
+    },
+  };
+}
+
+Deno.test("openSession() saves changes in place with a store that hands out copies", async () => {
+  const store = copyingStore();
+  const id = await store.create({ cart: ["a"], user: { name: "old" }, n: 1 });
+  for (let i = 0; i < 5; i++) {
+    const { session } = await open(store, `sessionId=${id}`);
+    (session.data.cart as string[]).push(`item ${i}`);
+    (session.data.user as { name: string }).name = `name ${i}`;
+    await session.commit();
+  }
+  const { session } = await open(store, `sessionId=${id}`);
+  assertEquals(session.data.cart, [
+    "a",
+    "item 0",
+    "item 1",
+    "item 2",
+    "item 3",
+    "item 4",
+  ]);
+  assertEquals(session.data.user, { name: "name 4" });
+  // Deleted keys, and values JSON cannot keep, are deletions.
+  delete session.data.n;
+  session.data.later = undefined;
+  await session.commit();
+  assertEquals({ ...(await store.get(id)) }, {
+    cart: session.data.cart,
+    user: { name: "name 4" },
+  });
+});
+
+Deno.test("openSession() regenerates and ends before the response, awaited or not", async () => {
+  const store = createMemorySessionStore();
+  const id = await store.create({ user: "anon" });
+  // regenerateSession() without await, then a write: a new id, with it.
+  const login = await open(store, `sessionId=${id}`);
+  void login.session.regenerate();
+  login.session.data.user = "alice";
+  await login.session.commit();
+  const fresh = cookieId(login.responseHeaders);
+  assert(fresh !== undefined && fresh !== id, "no new session id was sent");
+  assertEquals(await store.get(id), undefined);
+  assertEquals((await store.get(fresh))?.user, "alice");
+  // endSession() without await: gone, and its cookie expired.
+  const logout = await open(store, `sessionId=${fresh}`);
+  void logout.session.end();
+  await logout.session.commit();
+  assertEquals(await store.get(fresh), undefined);
+  assert(
+    logout.responseHeaders.getSetCookie().some((c) => c.includes("Expires=")),
+  );
+});
+
+Deno.test("openSession() commit() fails with a regeneration that failed unawaited", async () => {
+  const store = createMemorySessionStore();
+  const id = await store.create({ user: "a" });
+  const broken: SessionStore = {
+    ...store,
+    regenerate: () => Promise.reject(new Error("store down")),
+  };
+  const { session } = await open(broken, `sessionId=${id}`);
+  void session.regenerate();
+  let error: unknown;
+  try {
+    await session.commit();
+  } catch (e) {
+    error = e;
+  }
+  assertEquals((error as Error).message, "store down");
+});
