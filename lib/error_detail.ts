@@ -30,7 +30,7 @@ export function findErrorLocation(
   root: string,
 ): ErrorLocation | undefined {
   if (!(error instanceof Error)) return undefined;
-  const text = `${error.stack ?? ""}\n${error.message}`;
+  const text = stripAnsi(`${error.stack ?? ""}\n${error.message}`);
   for (const [, url = "", line = "", column = ""] of text.matchAll(POSITION)) {
     let path: string;
     try {
@@ -43,6 +43,54 @@ export function findErrorLocation(
     }
   }
   return undefined;
+}
+
+/**
+ * ANSI colour codes, as Deno puts in module-load errors when its output is
+ * a terminal: raw, they show as `[0m[31m` and hide the `file:` URLs.
+ */
+// deno-lint-ignore no-control-regex
+const ANSI = /\x1b\[[0-9;]*[A-Za-z]/g;
+
+/** A text without ANSI colour codes. */
+export function stripAnsi(text: string): string {
+  return text.replace(ANSI, "");
+}
+
+/** Where scriptserver's own modules are (the repository, or a binary's embedded copy). */
+const OWN = new URL("../", import.meta.url).href;
+
+/**
+ * Whether a stack frame is the server's or the runtime's, not the page's:
+ * frames in scriptserver's own modules, Deno's (`ext:`) and Node's
+ * (`node:`) internals.
+ */
+function isServerFrame(line: string): boolean {
+  return line.includes(OWN) ||
+    /\((?:ext|node):|at (?:async )?(?:ext|node):/.test(line);
+}
+
+/**
+ * A stack as HTML: the message lines and the page's frames, with the
+ * frames inside scriptserver and Deno folded away below them.
+ */
+function renderStack(stack: string, root: string): string {
+  const lines = shortenStack(stack, root).split("\n");
+  const own: string[] = [];
+  const server: string[] = [];
+  for (const line of lines) {
+    (/^\s+at /.test(line) && isServerFrame(line) ? server : own).push(line);
+  }
+  const folded = server.length === 0
+    ? ""
+    : `<details class="frames"><summary>${
+      server.length === 1 ? "1 frame" : `${server.length} frames`
+    } inside scriptserver and Deno</summary><pre>${
+      escapeHtml(server.join("\n"))
+    }</pre></details>`;
+  return `<details open><summary>Stack</summary><pre>${
+    escapeHtml(own.join("\n"))
+  }</pre>${folded}</details>`;
 }
 
 /** One line of a source excerpt. */
@@ -102,8 +150,13 @@ export interface MissingPermission {
 export function missingPermission(
   error: unknown,
 ): MissingPermission | undefined {
-  if (!(error instanceof Deno.errors.NotCapable)) return undefined;
-  const match = /Requires (\w+) access(?: to "([^"]*)")?/.exec(error.message);
+  // Deno.errors.NotCapable from a call; a TypeError from an import.
+  if (
+    !(error instanceof Deno.errors.NotCapable) && !(error instanceof TypeError)
+  ) return undefined;
+  const match = /^Requires (\w+) access(?: to "([^"]*)")?/.exec(
+    stripAnsi(error.message),
+  );
   if (match === null) return undefined;
   const [, name = "", resource] = match;
   const flag = `--allow-${name}${resource === undefined ? "" : `=${resource}`}`;
@@ -132,7 +185,7 @@ function permissionHint(permission: MissingPermission, root: string): string {
 
 /** CSS for the detail block. */
 export const DETAIL_STYLE =
-  ".hint{padding:.6rem 1rem;border-left:4px solid #ff9f0a;background:#ff9f0a1a}.where{color:#6e6e73}.source{padding:.6rem 0}.source span{display:block;padding:0 1rem}.source mark{display:block;padding:0 1rem;background:#ff453a33;color:inherit}details{margin-top:1rem}";
+  ".frames summary{color:#6e6e73;font-size:.85rem}.hint{padding:.6rem 1rem;border-left:4px solid #ff9f0a;background:#ff9f0a1a}.where{color:#6e6e73}.source{padding:.6rem 0}.source span{display:block;padding:0 1rem}.source mark{display:block;padding:0 1rem;background:#ff453a33;color:inherit}details{margin-top:1rem}";
 
 /**
  * The HTML of the development error detail: name and message, file and
@@ -147,13 +200,22 @@ export async function renderErrorDetail(
   const page = error instanceof PageError ? error.page : undefined;
   const cause = error instanceof PageError ? error.cause : error;
   let name = cause instanceof Error ? cause.name : typeof cause;
-  let message = cause instanceof Error ? cause.message : String(cause);
+  let message = stripAnsi(
+    cause instanceof Error ? cause.message : String(cause),
+  );
+  let stackText = cause instanceof Error && cause.stack
+    ? stripAnsi(cause.stack)
+    : undefined;
   // Deno reports a page's syntax error as a TypeError whose message starts
   // with "SyntaxError: ": name it for what it is.
   const syntax = /^SyntaxError: /.exec(message);
   if (name === "TypeError" && syntax !== null) {
     name = "SyntaxError";
     message = message.slice(syntax[0].length);
+    stackText = stackText?.replace(
+      /^TypeError: SyntaxError: /,
+      "SyntaxError: ",
+    );
   }
   const location = cause instanceof TemplateError
     ? cause.location
@@ -187,12 +249,15 @@ export async function renderErrorDetail(
   }
   const permission = missingPermission(cause);
   const hint = permission === undefined ? "" : permissionHint(permission, root);
-  const stack = cause instanceof Error && cause.stack
-    ? `<details open><summary>Stack</summary><pre>${
-      escapeHtml(shortenStack(cause.stack, root))
-    }</pre></details>`
-    : "";
-  return `<p><strong>${escapeHtml(name)}</strong>: ${
-    escapeHtml(shortenStack(message, root))
-  }</p>${hint}${where}${source}${stack}`;
+  const stack = stackText === undefined ? "" : renderStack(stackText, root);
+  // A message of several lines (a syntax error's frame) keeps its lines.
+  const [first = "", ...rest] = shortenStack(message, root).split("\n");
+  const said = `<p><strong>${escapeHtml(name)}</strong>: ${
+    escapeHtml(first)
+  }</p>${
+    rest.length === 0
+      ? ""
+      : `<pre class="message">${escapeHtml(rest.join("\n"))}</pre>`
+  }`;
+  return `${said}${hint}${where}${source}${stack}`;
 }

@@ -228,3 +228,58 @@ Deno.test("the example's request inspector links its stylesheet and index from b
     assertEquals((await server.stop()).code, 0);
   }
 });
+
+Deno.test("pages that fail to load show their file, line and source, never raw colour codes", async () => {
+  await using dir = await tempTree({
+    "site/missing.ts":
+      'import { x } from "./_nope.ts";\nexport default () => x;\n',
+    "site/outside.ts":
+      'import { y } from "../y.ts";\nexport default () => y;\n',
+    "y.ts": "export const y = 1;",
+    "site/syntax.ts":
+      "export default () => {\n  const a = 1;\n  return a +;\n};\n",
+    "site/deep.ts":
+      'import { helper } from "./_helper.ts";\nexport default () => helper();\n',
+    "site/_helper.ts":
+      'export function helper() {\n  throw new Error("deep failure");\n}\n',
+  });
+  const root = `${dir.path}/site`;
+  // Colours on, as in a terminal: Deno colours module-load errors then.
+  const server = await spawnServer({ root, env: { NO_COLOR: "" } });
+  try {
+    const cases: [string, string, string][] = [
+      [
+        "/missing.ts",
+        "missing.ts</code>, line 1",
+        "import { x } from &quot;./_nope.ts&quot;",
+      ],
+      ["/outside.ts", "outside.ts</code>, line 1", "../y.ts"],
+      ["/syntax.ts", "syntax.ts</code>, line 3", "return a +;"],
+    ];
+    for (const [path, where, source] of cases) {
+      const page = await rawGet(server.port, path);
+      assertEquals(page.status, 500, path);
+      assert(!page.body.includes("\x1b"), `${path}: raw ANSI codes`);
+      assert(!page.body.includes("[0m"), path);
+      assertStringIncludes(page.body, where, path);
+      assertStringIncludes(page.body, `<mark>`, path);
+      assertStringIncludes(page.body, source, path);
+    }
+    const syntax = await rawGet(server.port, "/syntax.ts");
+    // Named for what it is; its frame kept line by line.
+    assertStringIncludes(
+      syntax.body,
+      "<strong>SyntaxError</strong>: Expression expected</p>",
+    );
+    assertStringIncludes(syntax.body, '<pre class="message">  |\n3 |');
+    assert(!syntax.body.includes("TypeError: SyntaxError"));
+    const deep = await rawGet(server.port, "/deep.ts");
+    // The page's frames first; scriptserver's folded away below them.
+    assertStringIncludes(deep.body, "at helper (_helper.ts:2:9)");
+    assertStringIncludes(deep.body, "inside scriptserver and Deno</summary>");
+    const visible = deep.body.slice(0, deep.body.indexOf('class="frames"'));
+    assert(!visible.includes("lib/page.ts"), "server frames are not folded");
+  } finally {
+    assertEquals((await server.stop()).code, 0);
+  }
+});

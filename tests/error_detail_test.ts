@@ -159,3 +159,17 @@ Deno.test("renderErrorDetail() never suggests write access inside ROOT", async (
   assertStringIncludes(html, "<code>--allow-write=/srv/uploads</code>");
   assert(!html.includes(`--allow-write=${ROOT}`), html);
 });
+
+Deno.test("renderErrorDetail() strips colour codes and finds a load error's place", async () => {
+  const error = new TypeError(
+    `Module not found "file://${ROOT}/_nope.ts".\n    at \x1b[0m\x1b[36mfile://${ROOT}/page.ts\x1b[0m:\x1b[0m\x1b[33m1\x1b[0m:\x1b[0m\x1b[33m19\x1b[0m`,
+  );
+  const html = await renderErrorDetail(
+    error,
+    ROOT,
+    () => Promise.resolve('import { x } from "./_nope.ts";\n'),
+  );
+  assert(!html.includes("\x1b"), html);
+  assertStringIncludes(html, "page.ts</code>, line 1");
+  assertStringIncludes(html, "<mark>");
+});
