@@ -205,6 +205,12 @@ type Route =
 
 const MISSING: Route = { kind: "missing" };
 
+/** Whether a route was reached through a symlink: then it is not remembered. */
+function isLinked(route: Route): boolean {
+  return (route.kind === "file" && route.file.linked === true) ||
+    (route.kind === "listing" && route.directory.linked === true);
+}
+
 /**
  * A Target whose URL and query are parsed on first use. A class, not an
  * object literal with getters: V8 allocates a literal's accessors anew for
@@ -390,7 +396,7 @@ export function createHandler(options: HandlerOptions): ClosableHandler {
     const found = await resolve(parseRequestUrl(request));
     if (
       generation !== undefined && path.length <= MAX_REMEMBERED_PATH &&
-      files.generation?.() === generation
+      !isLinked(found) && files.generation?.() === generation
     ) {
       routes.set(path, found);
     }

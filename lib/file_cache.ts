@@ -168,12 +168,13 @@ export function createCachedFiles(
     map: Map<K, V>,
     key: K,
     load: () => Promise<V>,
+    keep: (value: V) => boolean = () => true,
   ): Promise<V> {
     const before = generation();
     const hit = map.get(key);
     if (hit !== undefined) return Promise.resolve(hit);
     return load().then((value) => {
-      if (generation() === before) map.set(key, value);
+      if (generation() === before && keep(value)) map.set(key, value);
       return value;
     });
   }
@@ -200,10 +201,15 @@ export function createCachedFiles(
       // Names too long to exist are answered without a look-up to keep.
       if (isTooLong(segments)) return Promise.resolve(undefined);
       // null stands for "nothing there", so misses are remembered too.
+      // A look-up through a symlink is asked again every time: the
+      // watcher may never report that the link changed (Deno.watchFs
+      // missed about one relink in four), and a link turned to point
+      // outside ROOT must answer 404 at once.
       return through(
         stats,
         segments.join("/"),
         async () => (await files.stat(segments)) ?? null,
+        (info) => info?.linked !== true,
       ).then((info) => info ?? undefined);
     },
 

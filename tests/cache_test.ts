@@ -280,3 +280,32 @@ Deno.test("createCachedFiles() falls back to expiring facts when it cannot watch
     files.close();
   }
 });
+
+Deno.test("a symlink relinked again and again always answers for its current target", async () => {
+  await using dir = await tempTree({
+    "outside/secret.txt": "SECRET",
+    "site/inside.txt": "inside",
+    "site/link.txt": { symlink: "inside.txt" },
+  });
+  const root = join(dir.path, "site");
+  const link = join(root, "link.txt");
+  const server = await spawnServer({ root, args: ["--quiet"] });
+  const get: Get = async (path) => {
+    const response = await fetch(new URL(path, server.url));
+    return { status: response.status, body: await response.text() };
+  };
+  try {
+    // Deno.watchFs missed about one relink in four: a look-up through a
+    // symlink must not depend on it.
+    for (let round = 0; round < 40; round++) {
+      await Deno.remove(link);
+      await Deno.symlink("inside.txt", link);
+      await expectSoon(get, "/link.txt", (r) => r.body === "inside");
+      await Deno.remove(link);
+      await Deno.symlink("../outside/secret.txt", link);
+      await expectSoon(get, "/link.txt", (r) => r.status === 404);
+    }
+  } finally {
+    assertEquals((await server.stop()).code, 0);
+  }
+});
