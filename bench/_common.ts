@@ -25,6 +25,8 @@ export function serverCommand(
   return [
     Deno.execPath(),
     "run",
+    // Tests' lockfile: deno.lock is for serving alone (see tests/_helpers.ts).
+    `--lock=${fromFileUrl(new URL("../tests/deno.lock", import.meta.url))}`,
     V8_FLAGS,
     "--no-prompt",
     `--allow-net=127.0.0.1:${port}`,

@@ -24,19 +24,20 @@ import { createSourceCache } from "./source_cache.ts";
 import { mayWrite } from "./write_access.ts";
 import type { TemplateValues } from "./template.ts";
 import { HttpError } from "./http_error.ts";
+import { type ContextServices, createContext } from "./page_context.ts";
 import {
-  type ContextServices,
-  createContext,
-  type PageContext,
-} from "./page_context.ts";
-import { mergeHeaders, toResponse } from "./page_response.ts";
+  mergeHeaders,
+  type PageFunction,
+  toResponse,
+} from "./page_response.ts";
+// Loaded with the runner, so that it is in the module graph before any
+// page: a page imports it as "scriptserver" under --allow-read=ROOT alone
+// (a module not yet loaded would need read access to lib/).
+import "./page_api.ts";
 import type { FileHandler, Target } from "./registry.ts";
 
 /** The extensions of page modules. */
 export const PAGE_EXTENSIONS = [".ts", ".js", ".mts", ".mjs"] as const;
-
-/** A page's default export. */
-export type PageFunction = (ctx: PageContext) => unknown;
 
 /**
  * A page failed: it could not be loaded, it threw, or it returned something

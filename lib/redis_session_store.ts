@@ -14,8 +14,8 @@
  *
  * @module
  */
-import { createClient } from "redis";
 import { deadline } from "./_std.ts";
+import { REDIS_CLIENT } from "./redis_client.ts";
 import { HttpError } from "./http_error.ts";
 import {
   DEFAULT_SESSION_TTL,
@@ -47,6 +47,45 @@ export interface RedisSessionStore extends SessionStore {
   /** Closes the connection. */
   close(): void;
 }
+
+/**
+ * What the store uses of node-redis's client. Declared here rather than
+ * imported: even a type import would make Deno fetch the package for any
+ * program that can reach this module (see redis_client.ts).
+ */
+interface RedisClient {
+  readonly isReady: boolean;
+  connect(): Promise<unknown>;
+  destroy(): void;
+  unref(): void;
+  on(event: "error", listener: (error: Error) => void): unknown;
+  on(event: "end" | "ready", listener: () => void): unknown;
+  ping(): Promise<string>;
+  sendCommand(args: string[]): Promise<unknown>;
+  eval(
+    script: string,
+    options: { keys: string[]; arguments: string[] },
+  ): Promise<unknown>;
+  multi(): RedisMulti;
+}
+
+interface RedisMulti {
+  hGetAll(key: string): RedisMulti;
+  pExpire(key: string, ms: number): RedisMulti;
+  exec(): Promise<unknown[]>;
+}
+
+// The Redis client, loaded when this module is (see redis_client.ts).
+const { createClient } = await import(REDIS_CLIENT) as {
+  createClient(options: {
+    url: string;
+    disableOfflineQueue: boolean;
+    socket: {
+      connectTimeout: number;
+      reconnectStrategy: (retries: number) => number;
+    };
+  }): RedisClient;
+};
 
 const MARKER = "~";
 const FIELD = "k:";

@@ -77,9 +77,11 @@ export function parseRequestUrl(request: Request): URL {
  * Names that are source or an editor's leftovers, never content: modules
  * no page runner runs (`.tsx`, `.jsx`, `.cts`, `.cjs`), and backups and
  * swap files (`page.ts~`, `page.ts.bak`, `.orig`, `.swp`, `.swo`, emacs's
- * `#page.ts#`), which would serve a page's source as text.
+ * `#page.ts#`), which would serve a page's source as text; and a site's
+ * own Deno configuration (`deno.json`, `deno.jsonc`, `deno.lock`).
  */
-const SOURCE_LIKE = /\.(?:tsx|jsx|cts|cjs|bak|orig|swp|swo)$|~$|^#.*#$/i;
+const SOURCE_LIKE =
+  /\.(?:tsx|jsx|cts|cjs|bak|orig|swp|swo)$|~$|^#.*#$|^deno\.(?:jsonc?|lock)$/i;
 
 /**
  * Whether a file name is private: names starting with "." (dotfiles, and

@@ -1,6 +1,6 @@
 // The portal's home page, as in the original ScriptServer's example: the
 // logged-in user and a Logout link, or a Login link.
-import type { PageContext } from "../lib/mod.ts";
+import type { PageContext } from "scriptserver";
 
 export default async function home(ctx: PageContext): Promise<Response> {
   const user = ctx.session.user;

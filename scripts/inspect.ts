@@ -1,6 +1,6 @@
 // Shows everything a page receives: try /inspect.ts/some/path?x=1, or post a
 // form to it. Answers JSON when asked with ?format=json.
-import type { PageContext } from "../lib/mod.ts";
+import type { PageContext } from "scriptserver";
 
 function table(
   escape: PageContext["escape"],

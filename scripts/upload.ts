@@ -1,6 +1,6 @@
 // Receives upload.html's multipart form: ctx.form is already parsed, and each
 // uploaded file is a File. Nothing is written to disk.
-import type { PageContext } from "../lib/mod.ts";
+import type { PageContext } from "scriptserver";
 
 export default function upload(ctx: PageContext): string | Response {
   if (ctx.method !== "POST") return ctx.redirect("upload.html");

@@ -11,6 +11,13 @@ export const MAIN: string = fromFileUrl(new URL("../main.ts", import.meta.url));
 /** The repository root. */
 export const REPO: string = dirname(MAIN);
 
+/**
+ * The lockfile of tests and the servers they start: deno.lock is for
+ * serving alone (Deno installs every package a lockfile names when a
+ * program starts, and playwright-core and redis are not for serving).
+ */
+export const LOCK_FLAG: string = `--lock=${join(REPO, "tests", "deno.lock")}`;
+
 /** Upper bound for any wait in a test: startup, a request, a shutdown. */
 export const TIMEOUT_MS = 15_000;
 
@@ -120,6 +127,7 @@ export function spawnRaw(
     ...(options.wrapper ?? []),
     Deno.execPath(),
     "run",
+    LOCK_FLAG,
     "--no-prompt",
     ...permissions,
     MAIN,

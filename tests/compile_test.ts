@@ -33,6 +33,8 @@ Deno.test("compileArgs() bakes in only read and net, embeds the site and names i
     V8_FLAGS,
     "--include",
     join(REPO, "scripts"),
+    "--include",
+    "npm:redis@5.12.1",
     "--exclude",
     join(REPO, "scripts", ".env"),
     "--output",

@@ -7,6 +7,7 @@ import { assert, assertEquals, assertStringIncludes } from "./_assert.ts";
 import {
   eventually,
   freePort,
+  LOCK_FLAG,
   procStatus,
   rawGet,
   rawRequest,
@@ -728,6 +729,7 @@ Deno.test("under deno serve, running out of descriptors exits 1 for a supervisor
       "--nofile=128",
       Deno.execPath(),
       "serve",
+      LOCK_FLAG,
       "--port",
       String(port),
       "--host",
@@ -788,10 +790,7 @@ Deno.test("the README's upload example saves outside ROOT and sends files back a
   await using dir = await tempTree({ "uploads/.keep": "" });
   const uploads = `${dir.path}/uploads`;
   const code = (name: string) =>
-    block(name).replace(
-      'import type { PageContext } from "../lib/mod.ts";',
-      "",
-    ).replaceAll("/srv/uploads", uploads);
+    block(name).replaceAll("/srv/uploads", uploads);
   await writeTree(dir.path, {
     "site/upload.ts": code("upload.ts"),
     "site/download.ts": code("download.ts"),

@@ -246,3 +246,27 @@ Deno.test("SIGINT stops the server with exit code 0", async () => {
   assertEquals((await server.stop("SIGINT")).code, 0);
   assertMatch(server.stdout.text, /shutting down/);
 });
+
+Deno.test("deno task start on a cold cache downloads only what serving needs", async () => {
+  await using cache = await tempTree({});
+  const config = JSON.parse(await Deno.readTextFile(join(REPO, "deno.json")));
+  const [, ...args] = (config.tasks.start.command as string).split(" ");
+  const child = new Deno.Command(Deno.execPath(), {
+    // --help: the program loads (and Deno fetches) all it would to serve.
+    args: [...args, "--help"],
+    cwd: REPO,
+    env: { DENO_DIR: cache.path, NO_COLOR: "1" },
+    stdout: "null",
+    stderr: "piped",
+  }).spawn();
+  const stderr = new Response(child.stderr).text();
+  const status = await waitExit(child, 60_000);
+  assertEquals(status.code, 0, await stderr);
+  const packages = [
+    ...Deno.readDirSync(join(cache.path, "npm", "registry.npmjs.org")),
+  ]
+    .map((entry) => entry.name).sort();
+  // At 59d8833, ~26 MB came first: playwright-core and redis (tests, and
+  // --sessions redis only).
+  assertEquals(packages, ["deno-std"]);
+});

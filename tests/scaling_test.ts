@@ -7,6 +7,7 @@ import { assert, assertEquals, assertStringIncludes } from "./_assert.ts";
 import { join } from "@std/path";
 import {
   freePort,
+  LOCK_FLAG,
   postLogin,
   REPO,
   sessionCookieOf,
@@ -65,6 +66,7 @@ async function serveParallel(
   const process = new Deno.Command(Deno.execPath(), {
     args: [
       "serve",
+      LOCK_FLAG,
       "--parallel",
       "--port",
       String(port),
