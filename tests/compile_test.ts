@@ -137,7 +137,7 @@ async function serve(binary: string, args: string[]) {
 Deno.test({
   name: denort
     ? "deno task compile builds one executable that serves its embedded site and a ROOT from disk"
-    : `deno task compile builds one executable (ignored: ${NO_DENORT})`,
+    : `deno task compile builds one executable (ignored: no denort here; point DENORT_BIN at one for Deno ${Deno.version.deno}, or let deno compile download it once where Deno's servers can be reached)`,
   ignore: denort === undefined,
   async fn() {
     await using dir = await tempTree({
@@ -196,4 +196,44 @@ Deno.test({
       assertEquals((await shop.stop()).code, 0);
     }
   },
+});
+
+/** Runs deno task compile with `args`; its exit code and stderr. */
+async function compileTask(args: string[]) {
+  const { code, stderr } = await new Deno.Command(Deno.execPath(), {
+    args: ["task", "compile", ...args],
+    cwd: REPO,
+    stdout: "null",
+    stderr: "piped",
+    env: { NO_COLOR: "1" },
+  }).output();
+  // deno task echoes its command line first.
+  const lines = new TextDecoder().decode(stderr).split("\n")
+    .filter((line) => line !== "" && !line.startsWith("Task "));
+  return { code, lines };
+}
+
+Deno.test("deno task compile runs deno compile, and explains DENORT_BIN only when its download fails", async () => {
+  await using dir = await tempTree({});
+  const output = join(dir.path, "scriptserver");
+  const { code, lines } = await compileTask(["--output", output]);
+  if (code === 0) {
+    // Deno's servers answered (or denort was at hand): a binary.
+    assert(Deno.statSync(output).isFile);
+    return;
+  }
+  // Here they cannot be reached: it tried, then said what to provide, in
+  // one paragraph (at 59d8833 it refused without trying).
+  assertEquals(lines.length, 1, lines.join("\n"));
+  assertStringIncludes(lines[0]!, "the download failed");
+  assertStringIncludes(lines[0]!, "DENORT_BIN=");
+  assert(!lines.join("\n").includes("Stack backtrace"));
+});
+
+Deno.test("deno task compile --site naming a missing folder says so in one line", async () => {
+  const { code, lines } = await compileTask(["--site", "/no/such/site"]);
+  assertEquals(code, 1);
+  assertEquals(lines, [
+    'compile: --site "/no/such/site" does not exist: give the folder of the site to embed',
+  ]);
 });

@@ -241,6 +241,34 @@ Deno.test("SIGTERM lets an in-flight download finish, refuses new connections, e
   assertEquals((await server.stop()).code, 0);
 });
 
+Deno.test("Ctrl-C on an idle server exits at once, idle and half-open connections or not", async () => {
+  const server = await spawnServer({ root: SCRIPTS });
+  const encoder = new TextEncoder();
+  // A browser's kept-alive connection after a page, one it opened ahead of
+  // time and never used, and one whose request never finished.
+  const kept = await Deno.connect({ hostname: "127.0.0.1", port: server.port });
+  await kept.write(
+    encoder.encode("GET /hello.ts HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"),
+  );
+  await kept.read(new Uint8Array(4096));
+  const unused = await Deno.connect({
+    hostname: "127.0.0.1",
+    port: server.port,
+  });
+  const half = await Deno.connect({ hostname: "127.0.0.1", port: server.port });
+  await half.write(encoder.encode("GET / HTTP/1.1\r\nHost: x\r\n"));
+  try {
+    const start = performance.now();
+    const status = await server.stop("SIGINT");
+    const ms = performance.now() - start;
+    assertEquals(status.code, 0);
+    // Measured here: about 20 ms; a second would be a wait, not an exit.
+    assert(ms < 1000, `exited ${ms.toFixed(0)} ms after SIGINT`);
+  } finally {
+    for (const conn of [kept, unused, half]) conn.close();
+  }
+});
+
 Deno.test("SIGINT stops the server with exit code 0", async () => {
   const server = await spawnServer({ root: SCRIPTS, args: ["--quiet"] });
   assertEquals((await server.stop("SIGINT")).code, 0);

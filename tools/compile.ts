@@ -119,7 +119,7 @@ export function findDenort(
 
 /** Why a binary cannot be built here, for people. */
 export const NO_DENORT =
-  `deno compile needs denort, the Deno runtime it embeds programs in, and downloads it on first use; it is not here and cannot be downloaded. Get denort-${Deno.build.target}.zip for Deno ${Deno.version.deno} from Deno's releases, unzip it, and run again with DENORT_BIN=/path/to/denort.`;
+  `deno compile builds on denort, a slim Deno runtime it downloads on first use, and the download failed. Where Deno's servers cannot be reached, get denort-${Deno.build.target}.zip for Deno ${Deno.version.deno} from https://github.com/denoland/deno/releases on another machine, unzip it, and run again with DENORT_BIN=/path/to/denort.`;
 
 if (import.meta.main) {
   const args = parseArgs(Deno.args, {
@@ -132,15 +132,21 @@ if (import.meta.main) {
     );
     Deno.exit(0);
   }
-  const site = Deno.realPathSync(
-    typeof args.site === "string" ? args.site : join(REPO, "scripts"),
-  );
-  if (!Deno.statSync(site).isDirectory) {
-    console.error(`compile: --site "${site}" is not a directory`);
-    Deno.exit(2);
-  }
-  if (findDenort() === undefined) {
-    console.error(`compile: ${NO_DENORT}`);
+  const given = typeof args.site === "string"
+    ? args.site
+    : join(REPO, "scripts");
+  let site: string;
+  try {
+    site = Deno.realPathSync(given);
+    if (!Deno.statSync(site).isDirectory) throw new Error("not a directory");
+  } catch (error) {
+    console.error(
+      `compile: --site "${given}" ${
+        error instanceof Deno.errors.NotFound
+          ? "does not exist"
+          : "is not a directory"
+      }: give the folder of the site to embed`,
+    );
     Deno.exit(1);
   }
   const value = (name: string): true | string => {
@@ -157,12 +163,25 @@ if (import.meta.main) {
     exclude: dotfilesIn(site),
     target: typeof args.target === "string" ? args.target : undefined,
   };
-  const { code } = await new Deno.Command(Deno.execPath(), {
+  // deno compile downloads denort itself on first use; only when that
+  // fails is there something to explain.
+  const { code, stderr } = await new Deno.Command(Deno.execPath(), {
     args: compileArgs(options),
     cwd: REPO,
     stdout: "inherit",
-    stderr: "inherit",
+    stderr: "piped",
   }).output();
+  const said = new TextDecoder().decode(stderr);
+  const failedDownload = code !== 0 && said.includes("denort") &&
+    /Setting up base binary|error sending request/.test(said);
+  if (failedDownload) {
+    const cause = /(?:dns error|error sending request)[^\n]*/.exec(said)?.[0];
+    console.error(
+      `compile: ${NO_DENORT}${cause ? ` (${cause.trim()})` : ""}`,
+    );
+  } else {
+    await Deno.stderr.write(stderr);
+  }
   if (code === 0) {
     console.log(
       `compile: built ${options.output}, embedding ${site}, with only ${
