@@ -141,8 +141,9 @@ Deno.test({
   ignore: denort === undefined,
   async fn() {
     await using dir = await tempTree({
+      // The page API by its name, from a page on disk beside the binary.
       "disk/page.ts":
-        `import { x } from "./_lib.ts"; export default () => "disk " + x;`,
+        `import { x } from "./_lib.ts"; import { HttpError } from "scriptserver"; export default () => "disk " + x + (typeof HttpError === "function" ? "" : "?");`,
       "disk/_lib.ts": `export const x = "helper";`,
       "disk/file.txt": "static",
       "disk/out.ts": { symlink: "../outside/page.ts" },
