@@ -7,7 +7,7 @@ import { parseTemplate, renderTemplate } from "../lib/template.ts";
 import { createContext } from "../lib/page_context.ts";
 import { newSession } from "../lib/session.ts";
 import { createMemorySessionStore } from "../lib/session_store.ts";
-import type { Target } from "../lib/registry.ts";
+import type { Target } from "../lib/types.ts";
 
 const URL_STRING =
   "http://127.0.0.1:8000/shop/items/hello.ts?name=world&page=2";

@@ -11,7 +11,8 @@ import {
   readFlag,
   redisAddress,
 } from "./cli.ts";
-import { createHandler, type Handler } from "./dispatcher.ts";
+import { createHandler } from "./dispatcher.ts";
+import type { Handler } from "./types.ts";
 import { logStrayErrors, withRequestLog } from "./log.ts";
 import type { RedisSessionStore } from "./redis_session_store.ts";
 import type { Site } from "./site.ts";

@@ -24,14 +24,14 @@ import {
 import { HttpError } from "./http_error.ts";
 import { renderListing } from "./listing.ts";
 import { createModuleRunner, pageHandlers, type PageRunner } from "./page.ts";
-import {
-  type ConnectionInfo,
-  createRegistry,
-  DEFAULT_HANDLER,
-  type FileHandler,
-  type HandlerMap,
-  type Target,
-} from "./registry.ts";
+import { createRegistry, DEFAULT_HANDLER } from "./registry.ts";
+import type {
+  ConnectionInfo,
+  FileHandler,
+  Handler,
+  HandlerMap,
+  Target,
+} from "./types.ts";
 import {
   createMemorySessionStore,
   type SessionStore,
@@ -46,15 +46,6 @@ import {
   splitRequestUrl,
 } from "./url_path.ts";
 import { isHttps } from "./session.ts";
-
-/**
- * The unit of composition: a function from Request to Response. `info` is
- * what `Deno.serve` passes (the client's address); it may be left out.
- */
-export type Handler = (
-  request: Request,
-  info?: ConnectionInfo,
-) => Promise<Response>;
 
 /** Options for {@linkcode createHandler}. */
 export interface HandlerOptions {

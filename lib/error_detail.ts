@@ -6,17 +6,10 @@
  * @module
  */
 import { escapeHtml, fromFileUrl } from "./_std.ts";
-import { isInside } from "./files.ts";
-import { PageError, pageName } from "./page.ts";
+import { isInside, relativeName } from "./files.ts";
+import { PageError } from "./page_error.ts";
 import { TemplateError } from "./template.ts";
-
-/** A place in a source file. */
-export interface ErrorLocation {
-  /** Absolute path. */
-  path: string;
-  line: number;
-  column: number;
-}
+import type { ErrorLocation } from "./types.ts";
 
 /** `file:` URLs with a position, as stacks and Deno's syntax errors show them. */
 const POSITION = /(file:\/\/[^\s()?]+)(?:\?[^\s():]*)?:(\d+):(\d+)/g;
@@ -183,10 +176,6 @@ function permissionHint(permission: MissingPermission, root: string): string {
   }</code> (for a compiled binary, build it with that flag).</p>`;
 }
 
-/** CSS for the detail block. */
-export const DETAIL_STYLE =
-  ".frames summary{color:#6e6e73;font-size:.85rem}.hint{padding:.6rem 1rem;border-left:4px solid #ff9f0a;background:#ff9f0a1a}.where{color:#6e6e73}.source{padding:.6rem 0}.source span{display:block;padding:0 1rem}.source mark{display:block;padding:0 1rem;background:#ff453a33;color:inherit}details{margin-top:1rem}";
-
 /**
  * The HTML of the development error detail: name and message, file and
  * line, the source around it (read with `readSource` when the file is
@@ -220,7 +209,7 @@ export async function renderErrorDetail(
   const location = cause instanceof TemplateError
     ? cause.location
     : findErrorLocation(cause, root);
-  const file = location ? pageName(root, location.path) : page;
+  const file = location ? relativeName(root, location.path) : page;
 
   let where = "";
   if (file !== undefined) {

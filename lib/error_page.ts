@@ -5,9 +5,12 @@
  * @module
  */
 import { escapeHtml, STATUS_TEXT } from "./_std.ts";
-import { DETAIL_STYLE } from "./error_detail.ts";
 import { BoundedMap } from "./bounded_map.ts";
 import { renderDocument } from "./html.ts";
+
+/** CSS for the detail block. */
+const DETAIL_STYLE =
+  ".frames summary{color:#6e6e73;font-size:.85rem}.hint{padding:.6rem 1rem;border-left:4px solid #ff9f0a;background:#ff9f0a1a}.where{color:#6e6e73}.source{padding:.6rem 0}.source span{display:block;padding:0 1rem}.source mark{display:block;padding:0 1rem;background:#ff453a33;color:inherit}details{margin-top:1rem}";
 
 const STYLE =
   ":root{color-scheme:light dark}body{font:15px/1.5 system-ui,sans-serif;max-width:48rem;margin:3rem auto;padding:0 1rem}h1{font-size:1.4rem}pre{overflow:auto;padding:1rem;border:1px solid #8884;border-radius:6px;font-size:.85rem}";

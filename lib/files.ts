@@ -126,6 +126,15 @@ export function isTooLong(segments: readonly string[]): boolean {
     isLonger(segments.join("/"), MAX_PATH_BYTES);
 }
 
+/**
+ * A file's path relative to the root, with "/" separators
+ * ("shop/cart.ts"): how pages, templates and errors name files.
+ */
+export function relativeName(root: string, path: string): string {
+  const start = root.endsWith(SEPARATOR) ? root.length : root.length + 1;
+  return path.slice(start).replaceAll("\\", "/");
+}
+
 /** Errors that mean "nothing there" for a look-up under the root. */
 function isMissing(error: unknown): boolean {
   return error instanceof Deno.errors.NotFound ||

@@ -3,7 +3,7 @@
  *
  * @module
  */
-import type { Handler } from "./dispatcher.ts";
+import type { Handler } from "./types.ts";
 
 /** The most characters of a request's path and query the log shows. */
 export const MAX_LOGGED_TARGET = 1024;

@@ -11,24 +11,26 @@
  * @module
  */
 export { createHandler } from "./dispatcher.ts";
-export type { Handler, HandlerOptions } from "./dispatcher.ts";
+export type { HandlerOptions } from "./dispatcher.ts";
 export { createDiskFiles } from "./files.ts";
 export type { ByteRange, DirEntry, FileInfo, SiteFiles } from "./files.ts";
 export { HttpError } from "./http_error.ts";
 export type { HttpErrorOptions } from "./http_error.ts";
 export { logStrayErrors, withRequestLog } from "./log.ts";
-export { createModuleRunner, PageError } from "./page.ts";
+export { createModuleRunner } from "./page.ts";
+export { PageError } from "./page_error.ts";
 export type { ModuleRunnerOptions, PageRunner } from "./page.ts";
-export type { PageFunction } from "./page_response.ts";
+export type { PageFunction } from "./page_context.ts";
 export type { PageContext } from "./page_context.ts";
 export type { RedirectStatus } from "./page_response.ts";
 export { DEFAULT_HANDLER } from "./registry.ts";
 export type {
   ConnectionInfo,
   FileHandler,
+  Handler,
   HandlerMap,
   Target,
-} from "./registry.ts";
+} from "./types.ts";
 export { openSession, SESSION_COOKIE } from "./session.ts";
 export type { RequestSession } from "./session.ts";
 export {

@@ -4,14 +4,15 @@
  *
  * @module
  */
-import { SEPARATOR, toFileUrl } from "./_std.ts";
+import { toFileUrl } from "./_std.ts";
 import {
   type BodyBudget,
   DEFAULT_MAX_FIELDS,
   limitBody,
   parseForm,
 } from "./body.ts";
-import type { FileInfo, SiteFiles } from "./files.ts";
+import { type FileInfo, relativeName, type SiteFiles } from "./files.ts";
+import { PageError } from "./page_error.ts";
 import {
   isHttps,
   newSession,
@@ -24,35 +25,20 @@ import { createSourceCache } from "./source_cache.ts";
 import { mayWrite } from "./write_access.ts";
 import type { TemplateValues } from "./template.ts";
 import { HttpError } from "./http_error.ts";
-import { type ContextServices, createContext } from "./page_context.ts";
 import {
-  mergeHeaders,
+  type ContextServices,
+  createContext,
   type PageFunction,
-  toResponse,
-} from "./page_response.ts";
+} from "./page_context.ts";
+import { mergeHeaders, toResponse } from "./page_response.ts";
 // Loaded with the runner, so that it is in the module graph before any
 // page: a page imports it as "scriptserver" under --allow-read=ROOT alone
 // (a module not yet loaded would need read access to lib/).
 import "./page_api.ts";
-import type { FileHandler, Target } from "./registry.ts";
+import type { FileHandler, Target } from "./types.ts";
 
 /** The extensions of page modules. */
 export const PAGE_EXTENSIONS = [".ts", ".js", ".mts", ".mjs"] as const;
-
-/**
- * A page failed: it could not be loaded, it threw, or it returned something
- * that is not a response. `cause` is the page's own error.
- */
-export class PageError extends Error {
-  /** The page's path relative to the root ("shop/cart.ts"). */
-  readonly page: string;
-
-  constructor(page: string, message: string, cause: unknown) {
-    super(message, { cause });
-    this.name = "PageError";
-    this.page = page;
-  }
-}
 
 /**
  * Runs page modules. {@linkcode createModuleRunner} runs them in this
@@ -152,12 +138,6 @@ function seconds(ms: number): string {
   return `${ms / 1000} s`;
 }
 
-/** A page's path relative to the root, with "/" separators. */
-export function pageName(root: string, path: string): string {
-  const start = root.endsWith(SEPARATOR) ? root.length : root.length + 1;
-  return path.slice(start).replaceAll("\\", "/");
-}
-
 /**
  * Runs page modules in-process with dynamic `import()`.
  *
@@ -225,7 +205,7 @@ export function createModuleRunner(options: ModuleRunnerOptions): PageRunner {
     ready?: PageFunction;
   }
   const load = createSourceCache((file): Loaded => {
-    const promise = importPage(file, pageName(root, file.path));
+    const promise = importPage(file, relativeName(root, file.path));
     const loaded: Loaded = { promise };
     promise.then((page) => loaded.ready = page, () => {});
     return loaded;
@@ -274,7 +254,7 @@ export function createModuleRunner(options: ModuleRunnerOptions): PageRunner {
         value = page(context);
         if (value instanceof Promise) {
           value = await settle(value, request.signal, pageTimeout, () => {
-            const name = pageName(root, target.file.path);
+            const name = relativeName(root, target.file.path);
             log(
               `scriptserver: page "${name}" did not answer within ${
                 seconds(pageTimeout)
@@ -297,14 +277,14 @@ export function createModuleRunner(options: ModuleRunnerOptions): PageRunner {
           return headers === undefined ? error : mergeHeaders(error, headers);
         }
         if (error instanceof HttpError) throw error;
-        const name = pageName(root, target.file.path);
+        const name = relativeName(root, target.file.path);
         throw new PageError(name, `Page "${name}" failed`, error);
       }
       if (state.openedSession) await state.openedSession.commit();
       try {
         return toResponse(value, state.headers, target.scriptName.slice(1));
       } catch (error) {
-        const name = pageName(root, target.file.path);
+        const name = relativeName(root, target.file.path);
         throw new PageError(name, (error as Error).message, error);
       }
     },

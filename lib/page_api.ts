@@ -19,12 +19,8 @@
  */
 export { HttpError } from "./http_error.ts";
 export type { HttpErrorOptions } from "./http_error.ts";
-export type { PageContext } from "./page_context.ts";
-export type {
-  PageFunction,
-  PageResult,
-  RedirectStatus,
-} from "./page_response.ts";
+export type { PageContext, PageFunction, PageResult } from "./page_context.ts";
+export type { RedirectStatus } from "./page_response.ts";
 export type { Validators } from "./preconditions.ts";
 export type { SessionData } from "./session_store.ts";
 export { html, SafeHtml } from "./template.ts";

@@ -6,7 +6,7 @@
 import { escapeHtml, getCookies } from "./_std.ts";
 import { redirectResponse, type RedirectStatus } from "./page_response.ts";
 import { evaluatePreconditions, type Validators } from "./preconditions.ts";
-import type { Target } from "./registry.ts";
+import type { Target } from "./types.ts";
 import type { RequestSession } from "./session.ts";
 import type { SessionData } from "./session_store.ts";
 import { html, type SafeHtml, type TemplateValues } from "./template.ts";
@@ -85,6 +85,26 @@ export interface PageContext {
    */
   escape(text: string): string;
 }
+
+/**
+ * What a page's default export may return (or resolve to): see
+ * `toResponse` (page_response.ts) for the response each makes.
+ */
+export type PageResult =
+  | string
+  | Response
+  | Uint8Array
+  | ReadableStream<Uint8Array>
+  | Readonly<Record<string, unknown>>
+  | readonly unknown[]
+  | null
+  | undefined
+  | void;
+
+/** A page's default export. */
+export type PageFunction = (
+  ctx: PageContext,
+) => PageResult | Promise<PageResult>;
 
 /**
  * What a context needs beyond the request. Each is made on first use: most

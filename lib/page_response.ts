@@ -3,27 +3,6 @@
  *
  * @module
  */
-import type { PageContext } from "./page_context.ts";
-
-/**
- * What a page's default export may return (or resolve to): see
- * {@linkcode toResponse} for the response each makes.
- */
-export type PageResult =
-  | string
-  | Response
-  | Uint8Array
-  | ReadableStream<Uint8Array>
-  | Readonly<Record<string, unknown>>
-  | readonly unknown[]
-  | null
-  | undefined
-  | void;
-
-/** A page's default export. */
-export type PageFunction = (
-  ctx: PageContext,
-) => PageResult | Promise<PageResult>;
 
 /** The statuses a redirect may use. */
 export type RedirectStatus = 301 | 302 | 303 | 307 | 308;

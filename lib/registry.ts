@@ -5,50 +5,10 @@
  *
  * @module
  */
-import type { FileInfo } from "./files.ts";
-
-/** The client's address, as `Deno.serve` and `deno serve` report it. */
-export interface ConnectionInfo {
-  /** The remote end of the connection (a Unix socket has no hostname). */
-  remoteAddr: Deno.Addr;
-  /**
-   * Settles once the response has been sent (`Deno.ServeHandlerInfo`
-   * gives it): a refused body's connection is closed then.
-   */
-  completed?: Promise<void>;
-}
-
-/** What the dispatcher found for a request. */
-export interface Target {
-  /** The file to answer with (its real path is inside the root). */
-  file: FileInfo;
-  /** The request URL (with a validated Host); parsed on first use. */
-  readonly url: URL;
-  /** The query string's parameters; parsed on first use. */
-  readonly query: URLSearchParams;
-  /** The decoded URL path of the file ("/shop/cart.ts"); CGI's SCRIPT_NAME. */
-  scriptName: string;
-  /** The decoded rest of the URL path after the file ("/extra"), or "". */
-  pathInfo: string;
-  /** The connection, when the server provides it. */
-  connection: ConnectionInfo | undefined;
-}
-
-/**
- * Answers a request for a file, at once or later. Handlers run inside the
- * dispatcher's error boundary: they throw an `HttpError` for expected
- * failures.
- */
-export type FileHandler = (
-  request: Request,
-  target: Target,
-) => Response | Promise<Response>;
+import type { FileHandler, HandlerMap } from "./types.ts";
 
 /** The key of the handler used for extensions nobody registered. */
 export const DEFAULT_HANDLER = "*";
-
-/** Handlers by lower-case extension (".md"), plus {@linkcode DEFAULT_HANDLER}. */
-export type HandlerMap = Readonly<Record<string, FileHandler>>;
 
 /**
  * The lower-cased extension of a file name or path (".ts"), or "": what

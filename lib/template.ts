@@ -10,7 +10,7 @@
  * @module
  */
 import { escapeHtml } from "./_std.ts";
-import type { ErrorLocation } from "./error_detail.ts";
+import type { ErrorLocation } from "./types.ts";
 
 /** A `$name` or `${name}` in a template. */
 export interface Placeholder {

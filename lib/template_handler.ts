@@ -5,10 +5,9 @@
  * @module
  */
 import { limitBody, type LimitBodyOptions, parseForm } from "./body.ts";
-import type { FileInfo, SiteFiles } from "./files.ts";
+import { type FileInfo, relativeName, type SiteFiles } from "./files.ts";
 import { HttpError } from "./http_error.ts";
-import { pageName } from "./page.ts";
-import type { FileHandler } from "./registry.ts";
+import type { FileHandler } from "./types.ts";
 import { createSourceCache } from "./source_cache.ts";
 import { mayWrite } from "./write_access.ts";
 import {
@@ -81,7 +80,7 @@ export function createTemplates(options: TemplatesOptions): Templates {
   /** A parsed template, or why it does not parse (kept until the file changes). */
   type Parsed = { template: Template } | { error: unknown };
   const load = createSourceCache((file, source): Parsed => {
-    const name = pageName(root, file.path);
+    const name = relativeName(root, file.path);
     try {
       if (mayWrite(file.path)) {
         // An upload must never become a template (stored XSS).
@@ -143,7 +142,7 @@ export function createTemplates(options: TemplatesOptions): Templates {
     },
 
     async render(from, path, values) {
-      const fromName = pageName(root, from.path);
+      const fromName = relativeName(root, from.path);
       const segments = resolveTemplatePath(fromName, path);
       const file = segments && await files.stat(segments);
       if (file === undefined || file.isDirectory) {

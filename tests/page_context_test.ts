@@ -5,7 +5,7 @@ import {
   createContext,
   parseCookies,
 } from "../lib/page_context.ts";
-import type { Target } from "../lib/registry.ts";
+import type { Target } from "../lib/types.ts";
 import { newSession } from "../lib/session.ts";
 import { createMemorySessionStore } from "../lib/session_store.ts";
 

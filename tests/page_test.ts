@@ -1,7 +1,7 @@
 import { assertEquals, assertStringIncludes } from "./_assert.ts";
 import { join } from "@std/path";
 import { createHandler } from "../lib/mod.ts";
-import { pageName } from "../lib/page.ts";
+import { relativeName } from "../lib/files.ts";
 import { SETTLE_MS } from "../lib/source_cache.ts";
 import { eventually, tempTree } from "./_helpers.ts";
 
@@ -62,7 +62,10 @@ Deno.test("the module runner re-imports a page whose load failed only after an e
   );
 });
 
-Deno.test("pageName() names a file relative to the root with / separators", () => {
-  assertEquals(pageName("/srv/site", "/srv/site/shop/cart.ts"), "shop/cart.ts");
-  assertEquals(pageName("/", "/cart.ts"), "cart.ts");
+Deno.test("relativeName() names a file relative to the root with / separators", () => {
+  assertEquals(
+    relativeName("/srv/site", "/srv/site/shop/cart.ts"),
+    "shop/cart.ts",
+  );
+  assertEquals(relativeName("/", "/cart.ts"), "cart.ts");
 });

@@ -1,9 +1,6 @@
 import { assert, assertEquals, assertThrows } from "./_assert.ts";
-import {
-  createRegistry,
-  extensionOf,
-  type FileHandler,
-} from "../lib/registry.ts";
+import { createRegistry, extensionOf } from "../lib/registry.ts";
+import type { FileHandler } from "../lib/types.ts";
 
 const named = (name: string): FileHandler => () =>
   Promise.resolve(new Response(name));
