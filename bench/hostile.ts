@@ -11,6 +11,7 @@ import { join } from "@std/path";
 import { parseMultipart } from "../lib/multipart.ts";
 import { freePort, rssOf, serverCommand } from "./_common.ts";
 import { startRedis } from "../tests/_redis.ts";
+import { procStatus } from "../tests/_helpers.ts";
 
 const MiB = 1024 * 1024;
 const encoder = new TextEncoder();
@@ -77,8 +78,7 @@ async function startServer(
 }
 
 function peakOf(pid: number): number {
-  const status = Deno.readTextFileSync(`/proc/${pid}/status`);
-  return Number(/VmHWM:\s+(\d+) kB/.exec(status)![1]) * 1024;
+  return procStatus(pid, "VmHWM");
 }
 
 function median(values: number[]): number {

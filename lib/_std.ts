@@ -15,7 +15,6 @@ import { lastIndexOfNeedle as untypedLastIndexOfNeedle } from "@std/bytes/last-i
 import { STATUS_TEXT as untypedStatusText } from "@std/http/status";
 import {
   deleteCookie as untypedDeleteCookie,
-  getCookies as untypedGetCookies,
   setCookie as untypedSetCookie,
 } from "@std/http/cookie";
 import { format as untypedFormatBytes } from "@std/fmt/bytes";
@@ -111,14 +110,6 @@ export const lastIndexOfNeedle: (
   needle: Uint8Array,
   start?: number,
 ) => number = untypedLastIndexOfNeedle;
-
-/**
- * The cookies of a request by name, in a null-prototype record.
- *
- * @throws {SyntaxError} for a pair that starts with "=".
- */
-export const getCookies: (headers: Headers) => Record<string, string> =
-  untypedGetCookies;
 
 /** A cookie for {@linkcode setCookie}. */
 export interface Cookie {

@@ -21,7 +21,12 @@ import {
   isInside,
   type SiteFiles,
 } from "./files.ts";
-import { HttpError } from "./http_error.ts";
+import {
+  HttpError,
+  methodNotAllowed,
+  NOT_FOUND_MESSAGE,
+} from "./http_error.ts";
+import { HTML_HEADERS } from "./html.ts";
 import { renderListing } from "./listing.ts";
 import { createModuleRunner, pageHandlers, type PageRunner } from "./page.ts";
 import { createRegistry, DEFAULT_HANDLER } from "./registry.ts";
@@ -133,14 +138,6 @@ const INDEX_NAMES = [
   "index.tpl",
 ];
 
-const NOT_FOUND = "There is nothing at this address.";
-
-/** Headers of the HTML the server makes itself (listings, error pages). */
-const HTML_HEADERS = {
-  "content-type": "text/html; charset=utf-8",
-  "x-content-type-options": "nosniff",
-};
-
 /**
  * Bytes of remembered routes, keyed by raw URL path: clients choose the
  * keys, so long distinct URLs must not grow them without end.
@@ -203,11 +200,8 @@ function isLinked(route: Route): boolean {
 }
 
 /**
- * A Target whose URL and query are parsed on first use. A class, not an
- * object literal with getters: V8 allocates a literal's accessors anew for
- * every object and keeps them out of the young generation, so a literal
- * made per request keeps garbage alive and multiplies the cost of garbage
- * collection (measured: 3× the CPU of a bare server).
+ * A Target whose URL and query are parsed on first use. (A class, as every
+ * object made per request: see the README, Performance.)
  */
 class RequestTarget implements Target {
   readonly file: FileInfo;
@@ -434,7 +428,7 @@ export function createHandler(options: HandlerOptions): ClosableHandler {
       case "missing":
         // Answered, not thrown: an Error's stack trace would make requests
         // for missing paths the most expensive kind.
-        return new Response(htmlOf(404, { message: NOT_FOUND }), {
+        return new Response(htmlOf(404, { message: NOT_FOUND_MESSAGE }), {
           status: 404,
           headers: HTML_HEADERS,
         });
@@ -451,9 +445,7 @@ export function createHandler(options: HandlerOptions): ClosableHandler {
       case "listing": {
         const { method } = request;
         if (method !== "GET" && method !== "HEAD") {
-          throw new HttpError(405, "Method not allowed", {
-            headers: { allow: STATIC_METHODS },
-          });
+          throw methodNotAllowed(STATIC_METHODS);
         }
         const key = found.displayPath;
         const html = listings.get(key);
@@ -531,7 +523,7 @@ export function createHandler(options: HandlerOptions): ClosableHandler {
     }
     if (error instanceof Deno.errors.NotFound) {
       // Deleted between look-up and read.
-      return errorPage(404, { message: NOT_FOUND });
+      return errorPage(404, { message: NOT_FOUND_MESSAGE });
     }
     if (error instanceof Deno.errors.PermissionDenied) {
       // The operating system, not Deno, refused to read it.

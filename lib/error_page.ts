@@ -6,7 +6,7 @@
  */
 import { escapeHtml, STATUS_TEXT } from "./_std.ts";
 import { BoundedMap } from "./bounded_map.ts";
-import { renderDocument } from "./html.ts";
+import { HTML_HEADERS, renderDocument } from "./html.ts";
 
 /** CSS for the detail block. */
 const DETAIL_STYLE =
@@ -46,8 +46,9 @@ export function errorPage(
   options: ErrorPageOptions,
 ): Response {
   const headers = new Headers(options.headers);
-  headers.set("content-type", "text/html; charset=utf-8");
-  headers.set("x-content-type-options", "nosniff");
+  for (const [name, value] of Object.entries(HTML_HEADERS)) {
+    headers.set(name, value);
+  }
   return new Response(htmlOf(status, options), { status, headers });
 }
 

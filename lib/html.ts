@@ -5,6 +5,15 @@
  * @module
  */
 
+/** The media type of HTML, in UTF-8. */
+export const HTML_TYPE = "text/html; charset=utf-8";
+
+/** Headers of the HTML the server makes itself (listings, error pages). */
+export const HTML_HEADERS: Readonly<Record<string, string>> = Object.freeze({
+  "content-type": HTML_TYPE,
+  "x-content-type-options": "nosniff",
+});
+
 /** The parts of a page; `title` and `body` must already be escaped. */
 export interface HtmlDocument {
   /** Escaped text for `<title>`. */

@@ -37,3 +37,16 @@ export class HttpError extends Error {
     this.headers = new Headers(options.headers);
   }
 }
+
+/** What a 404 says: never the path, which would reflect the request. */
+export const NOT_FOUND_MESSAGE = "There is nothing at this address.";
+
+/**
+ * The 405 for a method a resource does not answer, with the `Allow` header
+ * RFC 9110 §15.5.6 requires.
+ *
+ * @param allow The methods it answers ("GET, HEAD").
+ */
+export function methodNotAllowed(allow: string): HttpError {
+  return new HttpError(405, "Method not allowed", { headers: { allow } });
+}

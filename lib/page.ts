@@ -300,8 +300,8 @@ interface Shared {
 
 /**
  * One page request's state: the services its context needs, each made on
- * first use. A class with prototype methods rather than closures made per
- * request, which cost the hot path.
+ * first use. (A class, as every object made per request: see the README,
+ * Performance.)
  */
 class PageRequest implements ContextServices {
   readonly #request: Request;

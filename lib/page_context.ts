@@ -3,7 +3,8 @@
  *
  * @module
  */
-import { escapeHtml, getCookies } from "./_std.ts";
+import { escapeHtml } from "./_std.ts";
+import { cookiePairs } from "./cookies.ts";
 import { redirectResponse, type RedirectStatus } from "./page_response.ts";
 import { evaluatePreconditions, type Validators } from "./preconditions.ts";
 import type { Target } from "./types.ts";
@@ -125,17 +126,15 @@ export interface ContextServices {
 export const SERVER_SOFTWARE = `scriptserver Deno/${Deno.version.deno}`;
 
 /**
- * Parses the Cookie header, skipping empty and nameless pairs (std's parser
- * throws on them, which would fail the whole page).
+ * The request's cookies by name, in a null-prototype record (the last of
+ * several pairs of one name wins), skipping empty and nameless pairs.
  */
 export function parseCookies(headers: Headers): Record<string, string> {
+  const cookies: Record<string, string> = Object.create(null);
   const header = headers.get("cookie");
-  if (header === null) return Object.create(null);
-  const clean = header.split(";").filter((pair) => {
-    const trimmed = pair.trim();
-    return trimmed !== "" && !trimmed.startsWith("=");
-  }).join(";");
-  return getCookies(new Headers({ cookie: clean }));
+  if (header === null) return cookies;
+  for (const [name, value] of cookiePairs(header)) cookies[name] = value;
+  return cookies;
 }
 
 /**
@@ -176,10 +175,9 @@ export function cgiEnv(
 }
 
 /**
- * A page's context. A class, not an object literal with getters: V8 makes a
- * literal's accessors anew per object and keeps them out of the young
- * generation, which, per request, multiplies the cost of garbage collection.
- * Everything but the request's own fields is computed on first use.
+ * A page's context; everything but the request's own fields is computed on
+ * first use. (A class, as every object made per request: see the README,
+ * Performance.)
  */
 class Context implements PageContext {
   readonly request: Request;

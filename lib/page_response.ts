@@ -3,6 +3,7 @@
  *
  * @module
  */
+import { HTML_TYPE } from "./html.ts";
 
 /** The statuses a redirect may use. */
 export type RedirectStatus = 301 | 302 | 303 | 307 | 308;
@@ -69,7 +70,7 @@ function isEmpty(headers: Headers): boolean {
 }
 
 const TYPES = {
-  html: { "content-type": "text/html; charset=utf-8" },
+  html: { "content-type": HTML_TYPE },
   json: { "content-type": "application/json; charset=utf-8" },
   bytes: { "content-type": "application/octet-stream" },
 };

@@ -5,6 +5,7 @@
  * @module
  */
 import { deleteCookie, setCookie } from "./_std.ts";
+import { cookiePairs } from "./cookies.ts";
 import {
   isSessionId,
   type SessionData,
@@ -68,18 +69,10 @@ export function isHttps(request: Request, trustProxy: boolean): boolean {
 export function sessionIdIn(headers: Headers): string | undefined {
   const header = headers.get("cookie");
   if (header === null) return undefined;
-  for (let start = 0; start < header.length;) {
-    const semicolon = header.indexOf(";", start);
-    const end = semicolon === -1 ? header.length : semicolon;
-    const eq = header.indexOf("=", start);
-    if (
-      eq !== -1 && eq < end &&
-      header.slice(start, eq).trim() === SESSION_COOKIE
-    ) {
-      const value = header.slice(eq + 1, end).trim();
-      if (isSessionId(value)) return value;
-    }
-    start = end + 1;
+  for (const [name, value] of cookiePairs(header)) {
+    if (name !== SESSION_COOKIE) continue;
+    const id = value.trim();
+    if (isSessionId(id)) return id;
   }
   return undefined;
 }

@@ -10,7 +10,7 @@ import {
   type StaticFileTools,
 } from "./_std.ts";
 import type { ByteRange, FileBody, FileInfo, SiteFiles } from "./files.ts";
-import { HttpError } from "./http_error.ts";
+import { HttpError, methodNotAllowed } from "./http_error.ts";
 import {
   evaluatePreconditions,
   ifRangeHolds,
@@ -180,9 +180,7 @@ export function serveFile(
 ): Response | Promise<Response> {
   const { method } = request;
   if (method !== "GET" && method !== "HEAD") {
-    throw new HttpError(405, "Method not allowed", {
-      headers: { allow: STATIC_METHODS },
-    });
+    throw methodNotAllowed(STATIC_METHODS);
   }
   if (tools === undefined) {
     return loadStaticFileTools().then((loaded) => {

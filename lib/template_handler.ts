@@ -6,7 +6,8 @@
  */
 import { limitBody, type LimitBodyOptions, parseForm } from "./body.ts";
 import { type FileInfo, relativeName, type SiteFiles } from "./files.ts";
-import { HttpError } from "./http_error.ts";
+import { methodNotAllowed } from "./http_error.ts";
+import { HTML_TYPE } from "./html.ts";
 import type { FileHandler } from "./types.ts";
 import { createSourceCache } from "./source_cache.ts";
 import { mayWrite } from "./write_access.ts";
@@ -21,7 +22,7 @@ import {
 /** The methods a template answers. */
 const TEMPLATE_METHODS = "GET, HEAD, POST";
 
-const HTML = { "content-type": "text/html; charset=utf-8" };
+const HTML = { "content-type": HTML_TYPE };
 
 /** Templates for one site. */
 export interface Templates {
@@ -117,9 +118,7 @@ export function createTemplates(options: TemplatesOptions): Templates {
     handler(request, target) {
       const { method } = request;
       if (method !== "GET" && method !== "HEAD" && method !== "POST") {
-        throw new HttpError(405, "Method not allowed", {
-          headers: { allow: TEMPLATE_METHODS },
-        });
+        throw methodNotAllowed(TEMPLATE_METHODS);
       }
       // The first value of each query parameter, looked up in place.
       if (method !== "POST") return respond(target.file, target.query);

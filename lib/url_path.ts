@@ -7,7 +7,7 @@
  *
  * @module
  */
-import { HttpError } from "./http_error.ts";
+import { HttpError, NOT_FOUND_MESSAGE } from "./http_error.ts";
 
 const WINDOWS = Deno.build.os === "windows";
 
@@ -138,12 +138,12 @@ export function decodeUrlPath(pathname: string): UrlPath {
     // only where the system separates paths with it: elsewhere
     // "back\\slash.txt" is a file name like any other.
     if (name.includes("/") || (WINDOWS && name.includes("\\"))) {
-      throw new HttpError(404, "There is nothing at this address.");
+      throw new HttpError(404, NOT_FOUND_MESSAGE);
     }
     segments.push(name);
   }
   if (isHiddenPath(segments)) {
-    throw new HttpError(404, "There is nothing at this address.");
+    throw new HttpError(404, NOT_FOUND_MESSAGE);
   }
   return { segments, trailingSlash: pathname.endsWith("/") };
 }
