@@ -1,6 +1,6 @@
 /**
- * The dispatcher: from a Request to the file it names and the handler that
- * answers it, with the one boundary that turns errors into responses.
+ * The dispatcher: wires a site's files, handlers, router and error
+ * boundary into one `(request) => Promise<Response>`.
  *
  * @module
  */
@@ -11,25 +11,25 @@ import {
   DEFAULT_MAX_FIELDS,
   releaseBody,
 } from "./body.ts";
-import { renderErrorDetail } from "./error_detail.ts";
-import { errorPage, htmlOf } from "./error_page.ts";
-import { BoundedMap } from "./bounded_map.ts";
+import { createErrorBoundary, htmlOf } from "./error_page.ts";
 import { createCachedFiles } from "./file_cache.ts";
-import {
-  createDiskFiles,
-  type FileInfo,
-  isInside,
-  type SiteFiles,
-} from "./files.ts";
+import { createDiskFiles, type FileInfo, type SiteFiles } from "./files.ts";
 import {
   HttpError,
   methodNotAllowed,
   NOT_FOUND_MESSAGE,
 } from "./http_error.ts";
 import { HTML_HEADERS } from "./html.ts";
-import { renderListing } from "./listing.ts";
 import { createModuleRunner, pageHandlers, type PageRunner } from "./page.ts";
 import { createRegistry, DEFAULT_HANDLER } from "./registry.ts";
+import { createRouter, type Route } from "./routes.ts";
+import { isHttps } from "./session.ts";
+import {
+  createMemorySessionStore,
+  type SessionStore,
+} from "./session_store.ts";
+import { serveFile, STATIC_METHODS } from "./static_file.ts";
+import { createTemplates } from "./template_handler.ts";
 import type {
   ConnectionInfo,
   FileHandler,
@@ -37,20 +37,7 @@ import type {
   HandlerMap,
   Target,
 } from "./types.ts";
-import {
-  createMemorySessionStore,
-  type SessionStore,
-} from "./session_store.ts";
-import { serveFile, STATIC_METHODS } from "./static_file.ts";
-import { createTemplates } from "./template_handler.ts";
-import {
-  checkHost,
-  decodeUrlPath,
-  isLoopback,
-  parseRequestUrl,
-  splitRequestUrl,
-} from "./url_path.ts";
-import { isHttps } from "./session.ts";
+import { checkHost, splitRequestUrl } from "./url_path.ts";
 
 /** Options for {@linkcode createHandler}. */
 export interface HandlerOptions {
@@ -129,74 +116,10 @@ export interface HandlerOptions {
   onError?: (error: unknown, id: string) => void;
 }
 
-/** Files that serve their directory, in order of preference. */
-const INDEX_NAMES = [
-  "index.html",
-  "index.htm",
-  "index.ts",
-  "index.js",
-  "index.tpl",
-];
-
-/**
- * Bytes of remembered routes, keyed by raw URL path: clients choose the
- * keys, so long distinct URLs must not grow them without end.
- */
-const ROUTE_BYTES = 8 * 1024 * 1024;
-/**
- * Longer URL paths are resolved every time: no site has them, and a
- * flood of them would only push out the routes in use.
- */
-const MAX_REMEMBERED_PATH = 2048;
-/** What a remembered route costs besides its key. */
-const ROUTE_OVERHEAD = 256;
-/** Bytes of rendered listings kept, by directory. */
-const LISTING_BYTES = 8 * 1024 * 1024;
-
 const SLASH = 47;
-
-/**
- * Whether a request comes from this machine: a loopback peer, and no
- * proxy header saying it forwards someone else's. Without connection
- * info (an embedder calling the handler directly), it does.
- */
-function isLocal(request: Request, info: ConnectionInfo | undefined): boolean {
-  const remote = info?.remoteAddr;
-  if (remote === undefined) return true;
-  if (!("hostname" in remote) || !isLoopback(remote.hostname)) return false;
-  const { headers } = request;
-  return !headers.has("x-forwarded-for") && !headers.has("forwarded") &&
-    !headers.has("x-real-ip");
-}
 
 function logToStderr(error: unknown, id: string): void {
   console.error(`scriptserver: error ${id}:`, error);
-}
-
-/** What a URL path leads to, found once and kept while no file changes. */
-type Route =
-  | { kind: "missing" }
-  /** A directory asked for without its trailing slash. */
-  | { kind: "slash"; name: string }
-  | {
-    kind: "file";
-    file: FileInfo;
-    handler: FileHandler;
-    scriptName: string;
-    pathInfo: string;
-  }
-  | {
-    kind: "listing";
-    directory: FileInfo;
-    displayPath: string;
-  };
-
-const MISSING: Route = { kind: "missing" };
-
-/** Whether a route was reached through a symlink: then it is not remembered. */
-function isLinked(route: Route): boolean {
-  return (route.kind === "file" && route.file.linked === true) ||
-    (route.kind === "listing" && route.directory.linked === true);
 }
 
 /**
@@ -301,97 +224,12 @@ export function createHandler(options: HandlerOptions): ClosableHandler {
     options.handlers ?? {},
   );
 
-  function fileRoute(
-    file: FileInfo,
-    segments: string[],
-    pathInfo: string,
-  ): Route {
-    return {
-      kind: "file",
-      file,
-      handler: registry.handlerFor(file.path),
-      scriptName: `/${segments.join("/")}`,
-      pathInfo,
-    };
-  }
-
-  /**
-   * Finds what a URL path names. Below a script ("/app.ts/extra"), the
-   * rest of the path is the script's PATH_INFO (CGI/1.1); only scripts take
-   * one, so "/file.txt/" stays a 404.
-   */
-  async function resolve(url: URL): Promise<Route> {
-    const { segments, trailingSlash } = decodeUrlPath(url.pathname);
-    const found = await files.stat(segments);
-    if (found?.isDirectory) {
-      const last = segments.at(-1);
-      if (!trailingSlash && last !== undefined) {
-        return { kind: "slash", name: last };
-      }
-      for (const name of INDEX_NAMES) {
-        const index = await files.stat([...segments, name]);
-        if (index !== undefined && !index.isDirectory) {
-          return fileRoute(index, [...segments, name], "");
-        }
-      }
-      return {
-        kind: "listing",
-        directory: found,
-        displayPath: segments.length === 0 ? "/" : `/${segments.join("/")}/`,
-      };
-    }
-    if (found !== undefined) {
-      if (!trailingSlash) return fileRoute(found, segments, "");
-      // "page.ts/": a script with PATH_INFO "/"; any other file: nothing.
-      return registry.isScript(found.path)
-        ? fileRoute(found, segments, "/")
-        : MISSING;
-    }
-    for (let end = 1; end < segments.length; end++) {
-      if (!registry.isScript(segments[end - 1]!)) continue;
-      const script = await files.stat(segments.slice(0, end));
-      if (script === undefined) return MISSING;
-      if (script.isDirectory) continue;
-      if (!registry.isScript(script.path)) return MISSING;
-      const rest = `/${segments.slice(end).join("/")}${
-        trailingSlash ? "/" : ""
-      }`;
-      return fileRoute(script, segments.slice(0, end), rest);
-    }
-    return MISSING;
-  }
-
-  /**
-   * Routes by raw URL path, kept while the cache's generation holds: a hit
-   * costs a map look-up instead of decoding, look-ups and dispatch.
-   */
-  const routes = new BoundedMap<string, Route>({
-    maxBytes: ROUTE_BYTES,
-    sizeOf: (path) => path.length * 2 + ROUTE_OVERHEAD,
-  });
-  /** Rendered listings by directory and display path, for the same generation. */
-  const listings = new BoundedMap<string, string>({ maxBytes: LISTING_BYTES });
-  let routesGeneration: number | undefined;
-
-  async function resolveAndKeep(
-    request: Request,
-    path: string,
-    generation: number | undefined,
-  ): Promise<Route> {
-    const found = await resolve(parseRequestUrl(request));
-    if (
-      generation !== undefined && path.length <= MAX_REMEMBERED_PATH &&
-      !isLinked(found) && files.generation?.() === generation
-    ) {
-      routes.set(path, found);
-    }
-    return found;
-  }
+  const router = createRouter({ files, handlers: registry });
+  const boundary = createErrorBoundary({ prod, onError, files });
 
   /**
    * Answers a request (as {@linkcode fromConnection} made it). Synchronous
-   * on the hot path (a remembered route, a
-   * handler that answers at once): every await costs a trip through the
+   * on the hot path (a remembered route, a handler that answers at once): every await costs a trip through the
    * runtime, a large share of a fast response.
    */
   function route(
@@ -404,16 +242,12 @@ export function createHandler(options: HandlerOptions): ClosableHandler {
       raw = `https:${raw.slice(5)}`;
     }
     const [path, query] = splitRequestUrl(raw);
-    const generation = files.generation?.();
-    if (generation !== routesGeneration) {
-      routes.clear();
-      listings.clear();
-      routesGeneration = generation;
+    const found = router.find(path);
+    if (!(found instanceof Promise)) {
+      return answer(request, found, raw, query, connection);
     }
-    const hit = generation === undefined ? undefined : routes.get(path);
-    if (hit !== undefined) return answer(request, hit, raw, query, connection);
-    return resolveAndKeep(request, path, generation).then((found) =>
-      answer(request, found, raw, query, connection)
+    return found.then((route) =>
+      answer(request, route, raw, query, connection)
     );
   }
 
@@ -447,19 +281,12 @@ export function createHandler(options: HandlerOptions): ClosableHandler {
         if (method !== "GET" && method !== "HEAD") {
           throw methodNotAllowed(STATIC_METHODS);
         }
-        const key = found.displayPath;
-        const html = listings.get(key);
-        if (html !== undefined) {
-          return new Response(html, { headers: HTML_HEADERS });
-        }
-        const generation = files.generation?.();
-        return files.list(found.directory).then((entries) => {
-          const html = renderListing(found.displayPath, entries);
-          if (generation !== undefined && files.generation?.() === generation) {
-            listings.set(key, html);
-          }
-          return new Response(html, { headers: HTML_HEADERS });
-        });
+        const html = router.listing(found);
+        return typeof html === "string"
+          ? new Response(html, { headers: HTML_HEADERS })
+          : html.then((ready: string) =>
+            new Response(ready, { headers: HTML_HEADERS })
+          );
       }
       case "file":
         return found.handler(
@@ -467,12 +294,6 @@ export function createHandler(options: HandlerOptions): ClosableHandler {
           new RequestTarget(found, raw, query, connection),
         );
     }
-  }
-
-  function readSource(path: string): Promise<string> {
-    // Only for the development error page, and only inside the root.
-    if (!isInside(files.root, path)) return Promise.reject(new Error(path));
-    return Deno.readTextFile(path);
   }
 
   /**
@@ -509,37 +330,6 @@ export function createHandler(options: HandlerOptions): ClosableHandler {
     return new Request(`${scheme}${authority}${path}${query}`, request);
   }
 
-  /** The response for an error; only a development 500 needs to wait. */
-  function toResponse(
-    error: unknown,
-    request: Request,
-    info: ConnectionInfo | undefined,
-  ): Response | Promise<Response> {
-    if (error instanceof HttpError) {
-      return errorPage(error.status, {
-        message: error.message,
-        headers: error.headers,
-      });
-    }
-    if (error instanceof Deno.errors.NotFound) {
-      // Deleted between look-up and read.
-      return errorPage(404, { message: NOT_FOUND_MESSAGE });
-    }
-    if (error instanceof Deno.errors.PermissionDenied) {
-      // The operating system, not Deno, refused to read it.
-      return errorPage(403, { message: "Forbidden" });
-    }
-    const id = crypto.randomUUID().slice(0, 8);
-    onError(error, id);
-    const message =
-      `The server failed to answer this request (error id ${id}).`;
-    // Development detail (source lines, paths) only for this machine.
-    if (prod || !isLocal(request, info)) return errorPage(500, { message });
-    return renderErrorDetail(error, files.root, readSource).then((detailHtml) =>
-      errorPage(500, { message, detailHtml })
-    );
-  }
-
   /**
    * Last touches on every response: the request's body is released (its
    * bytes given back to the budget, and its connection closed once the
@@ -566,7 +356,7 @@ export function createHandler(options: HandlerOptions): ClosableHandler {
     error: unknown,
     info: ConnectionInfo | undefined,
   ): Promise<Response> {
-    const response = toResponse(error, request, info);
+    const response = boundary(error, request, info);
     return response instanceof Promise
       ? response.then((ready) => finish(request, ready, info))
       : Promise.resolve(finish(request, response, info));

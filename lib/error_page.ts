@@ -1,12 +1,17 @@
 /**
- * Small HTML pages for error responses. Every value is escaped: nothing from
- * the request is ever reflected as markup.
+ * Small HTML pages for error responses, and the boundary that turns every
+ * error into one. Every value is escaped: nothing from the request is ever
+ * reflected as markup.
  *
  * @module
  */
 import { escapeHtml, STATUS_TEXT } from "./_std.ts";
 import { BoundedMap } from "./bounded_map.ts";
+import { renderErrorDetail } from "./error_detail.ts";
+import { isInside, relativeName, type SiteFiles } from "./files.ts";
 import { HTML_HEADERS, renderDocument } from "./html.ts";
+import { HttpError, NOT_FOUND_MESSAGE } from "./http_error.ts";
+import { isLoopback } from "./url_path.ts";
 
 /** CSS for the detail block. */
 const DETAIL_STYLE =
@@ -71,4 +76,104 @@ export function htmlOf(status: number, options: ErrorPageOptions): string {
     rendered.set(key, html);
   }
   return html;
+}
+
+/** Options for {@linkcode createErrorBoundary}. */
+export interface ErrorBoundaryOptions {
+  /** Production mode: no detail, only an error id. */
+  prod: boolean;
+  /** Receives every unexpected error and its id. */
+  onError: (error: unknown, id: string) => void;
+  /** Where the development page reads the source it shows. */
+  files: SiteFiles;
+}
+
+/** What the boundary needs of the request's connection. */
+export interface Peer {
+  /** The remote end, as `Deno.serve` reports it. */
+  remoteAddr?: Deno.Addr;
+}
+
+/** Turns any error into a response; only a development 500 waits. */
+export type ErrorBoundary = (
+  error: unknown,
+  request: Request,
+  peer: Peer | undefined,
+) => Response | Promise<Response>;
+
+/**
+ * Whether a request comes from this machine: a loopback peer, and no
+ * proxy header saying it forwards someone else's. Without connection
+ * info (an embedder calling the handler directly), it does.
+ */
+export function isLocal(request: Request, peer: Peer | undefined): boolean {
+  const remote = peer?.remoteAddr;
+  if (remote === undefined) return true;
+  if (!("hostname" in remote) || !isLoopback(remote.hostname)) return false;
+  const { headers } = request;
+  return !headers.has("x-forwarded-for") && !headers.has("forwarded") &&
+    !headers.has("x-real-ip");
+}
+
+/**
+ * The one place where errors become responses: an `HttpError` is its own
+ * page; a file deleted between look-up and read is a 404; one the system
+ * refuses is a 403; anything else is logged with an id and answered 500,
+ * with the development detail (source, stack) only in development and
+ * only for this machine.
+ *
+ * @example
+ * ```ts
+ * import { createErrorBoundary } from "./error_page.ts";
+ * import { createDiskFiles } from "./files.ts";
+ *
+ * const boundary = createErrorBoundary({
+ *   prod: true,
+ *   onError: (error, id) => console.error(id, error),
+ *   files: createDiskFiles("."),
+ * });
+ * const response = await boundary(new Error("x"), new Request("http://x/"), undefined);
+ * ```
+ */
+export function createErrorBoundary(
+  options: ErrorBoundaryOptions,
+): ErrorBoundary {
+  const { prod, onError, files } = options;
+
+  /** A source file under the root, read as the site's files are. */
+  async function readSource(path: string): Promise<string> {
+    if (!isInside(files.root, path)) {
+      throw new Error(`Not in the root: ${path}`);
+    }
+    const file = await files.stat(relativeName(files.root, path).split("/"));
+    if (file === undefined || file.isDirectory) {
+      throw new Error(`No such file: ${path}`);
+    }
+    return await files.readText(file);
+  }
+
+  return (error, request, peer) => {
+    if (error instanceof HttpError) {
+      return errorPage(error.status, {
+        message: error.message,
+        headers: error.headers,
+      });
+    }
+    if (error instanceof Deno.errors.NotFound) {
+      // Deleted between look-up and read.
+      return errorPage(404, { message: NOT_FOUND_MESSAGE });
+    }
+    if (error instanceof Deno.errors.PermissionDenied) {
+      // The operating system, not Deno, refused to read it.
+      return errorPage(403, { message: "Forbidden" });
+    }
+    const id = crypto.randomUUID().slice(0, 8);
+    onError(error, id);
+    const message =
+      `The server failed to answer this request (error id ${id}).`;
+    if (prod || !isLocal(request, peer)) return errorPage(500, { message });
+    return renderErrorDetail(error, files.root, readSource).then((detailHtml) =>
+      errorPage(500, { message, detailHtml })
+    );
+  };
 }

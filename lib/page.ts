@@ -30,7 +30,7 @@ import {
   createContext,
   type PageFunction,
 } from "./page_context.ts";
-import { mergeHeaders, toResponse } from "./page_response.ts";
+import { mergeHeaders, pageResultToResponse } from "./page_response.ts";
 // Loaded with the runner, so that it is in the module graph before any
 // page: a page imports it as "scriptserver" under --allow-read=ROOT alone
 // (a module not yet loaded would need read access to lib/).
@@ -282,7 +282,11 @@ export function createModuleRunner(options: ModuleRunnerOptions): PageRunner {
       }
       if (state.openedSession) await state.openedSession.commit();
       try {
-        return toResponse(value, state.headers, target.scriptName.slice(1));
+        return pageResultToResponse(
+          value,
+          state.headers,
+          target.scriptName.slice(1),
+        );
       } catch (error) {
         const name = relativeName(root, target.file.path);
         throw new PageError(name, (error as Error).message, error);

@@ -89,7 +89,7 @@ export interface PageContext {
 
 /**
  * What a page's default export may return (or resolve to): see
- * `toResponse` (page_response.ts) for the response each makes.
+ * `pageResultToResponse` (page_response.ts) for the response each makes.
  */
 export type PageResult =
   | string

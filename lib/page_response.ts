@@ -115,7 +115,7 @@ function describeValue(value: unknown): string {
  * @param page The page's path, for the error message.
  * @throws {TypeError} for anything else.
  */
-export function toResponse(
+export function pageResultToResponse(
   value: unknown,
   headers: Headers | undefined,
   page: string,

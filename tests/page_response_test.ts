@@ -1,21 +1,21 @@
 import { assertEquals, assertStringIncludes, assertThrows } from "./_assert.ts";
 import {
   mergeHeaders,
+  pageResultToResponse,
   redirectResponse,
-  toResponse,
 } from "../lib/page_response.ts";
 
 const none = () => new Headers();
 
-Deno.test("toResponse() sends a string as HTML", async () => {
-  const response = toResponse("<p>hi</p>", none(), "p.ts");
+Deno.test("pageResultToResponse() sends a string as HTML", async () => {
+  const response = pageResultToResponse("<p>hi</p>", none(), "p.ts");
   assertEquals(response.status, 200);
   assertEquals(
     response.headers.get("content-type"),
     "text/html; charset=utf-8",
   );
   assertEquals(await response.text(), "<p>hi</p>");
-  const plain = toResponse(
+  const plain = pageResultToResponse(
     "x",
     new Headers({ "content-type": "text/plain" }),
     "p.ts",
@@ -24,29 +24,38 @@ Deno.test("toResponse() sends a string as HTML", async () => {
   await plain.body?.cancel();
 });
 
-Deno.test("toResponse() sends plain objects and arrays as JSON", async () => {
-  const object = toResponse({ a: 1 }, none(), "p.ts");
+Deno.test("pageResultToResponse() sends plain objects and arrays as JSON", async () => {
+  const object = pageResultToResponse({ a: 1 }, none(), "p.ts");
   assertEquals(
     object.headers.get("content-type"),
     "application/json; charset=utf-8",
   );
   assertEquals(await object.json(), { a: 1 });
-  assertEquals(await toResponse([1, "2"], none(), "p.ts").json(), [1, "2"]);
+  assertEquals(await pageResultToResponse([1, "2"], none(), "p.ts").json(), [
+    1,
+    "2",
+  ]);
   const bare = Object.assign(Object.create(null), { b: 2 });
-  assertEquals(await toResponse(bare, none(), "p.ts").json(), { b: 2 });
+  assertEquals(await pageResultToResponse(bare, none(), "p.ts").json(), {
+    b: 2,
+  });
 });
 
-Deno.test("toResponse() sends bytes and streams as octets", async () => {
-  const bytes = toResponse(new Uint8Array([1, 2]), none(), "p.ts");
+Deno.test("pageResultToResponse() sends bytes and streams as octets", async () => {
+  const bytes = pageResultToResponse(new Uint8Array([1, 2]), none(), "p.ts");
   assertEquals(bytes.headers.get("content-type"), "application/octet-stream");
   assertEquals([...new Uint8Array(await bytes.arrayBuffer())], [1, 2]);
-  const stream = toResponse(new Blob(["abc"]).stream(), none(), "p.ts");
+  const stream = pageResultToResponse(
+    new Blob(["abc"]).stream(),
+    none(),
+    "p.ts",
+  );
   assertEquals(await stream.text(), "abc");
 });
 
-Deno.test("toResponse() answers nothing with 204", () => {
+Deno.test("pageResultToResponse() answers nothing with 204", () => {
   for (const value of [undefined, null]) {
-    const response = toResponse(
+    const response = pageResultToResponse(
       value,
       new Headers({ "x-a": "1" }),
       "p.ts",
@@ -57,10 +66,10 @@ Deno.test("toResponse() answers nothing with 204", () => {
   }
 });
 
-Deno.test("toResponse() rejects other values with a message naming the page", () => {
+Deno.test("pageResultToResponse() rejects other values with a message naming the page", () => {
   for (const value of [42, true, new Map(), new Date(), () => 1, 10n]) {
     const error = assertThrows(
-      () => toResponse(value, none(), "shop/cart.ts"),
+      () => pageResultToResponse(value, none(), "shop/cart.ts"),
       TypeError,
     );
     assertStringIncludes(error.message, 'Page "shop/cart.ts" returned');
@@ -68,10 +77,10 @@ Deno.test("toResponse() rejects other values with a message naming the page", ()
   }
 });
 
-Deno.test("toResponse() returns a Response as is, with responseHeaders merged", async () => {
+Deno.test("pageResultToResponse() returns a Response as is, with responseHeaders merged", async () => {
   const own = new Response("x", { status: 201, headers: { "x-own": "1" } });
-  assertEquals(toResponse(own, none(), "p.ts"), own);
-  const merged = toResponse(
+  assertEquals(pageResultToResponse(own, none(), "p.ts"), own);
+  const merged = pageResultToResponse(
     new Response("x", { status: 201, headers: { "x-own": "1" } }),
     new Headers({ "x-own": "page", "x-extra": "2" }),
     "p.ts",
