@@ -14,20 +14,7 @@
  *
  * @module
  */
-import {
-  checkRoot,
-  checkWriteAccess,
-  connectsTo,
-  createApp,
-  missingPermissions,
-} from "./lib/app.ts";
-import { parseCli, UsageError } from "./lib/cli.ts";
-import { resolveSite } from "./lib/site.ts";
-
-function fail(message: string): never {
-  console.error(`scriptserver: ${message}`);
-  Deno.exit(1);
-}
+import { start } from "./lib/cli/start.ts";
 
 /**
  * Tells whether other isolates of this process serve the same site (as under
@@ -52,37 +39,6 @@ function whenParallel(report: (isolates: number) => void): void {
   }, 1000);
 }
 
-let cli;
-try {
-  cli = parseCli(Deno.args);
-} catch (error) {
-  if (error instanceof UsageError) fail(error.message);
-  throw error;
-}
-if (cli.port !== undefined || cli.host !== "127.0.0.1") {
-  fail(
-    "deno serve listens itself: give --port and --host to deno serve, before serve.ts",
-  );
-}
-const site = resolveSite({
-  root: cli.root,
-  embeddedSite: cli.embeddedSite,
-  moduleUrl: import.meta.url,
-  standalone: Deno.build.standalone,
-});
-const { root } = site;
-const missing = missingPermissions(root, undefined, connectsTo(cli));
-if (missing.length > 0) {
-  fail(`Missing permission: run deno serve again with ${missing.join(" ")}`);
-}
-const problem = checkRoot(root);
-if (problem !== undefined) fail(problem);
-const writes = checkWriteAccess(root);
-if (writes.error !== undefined) fail(writes.error);
-if (writes.warning !== undefined) {
-  console.error(`scriptserver: ${writes.warning}`);
-}
-
 // Never alive but deaf: deno serve owns the listener, and when accepting
 // fails (EMFILE) its loop ends for good with an unhandled rejection. This
 // isolate cannot listen again itself, so it exits non-zero for a
@@ -95,7 +51,12 @@ globalThis.addEventListener("unhandledrejection", (event) => {
   Deno.exit(1);
 });
 
-const app = await createApp(cli, site);
+const started = await start(Deno.args, {
+  moduleUrl: import.meta.url,
+  listens: false,
+});
+if (!started.ok) Deno.exit(started.code);
+const { cli, app } = started;
 // deno serve stops its isolates on these signals; the file watcher (and a
 // Redis connection) must not keep them alive.
 for (const signal of ["SIGINT", "SIGTERM"] as const) {
@@ -107,10 +68,6 @@ if (cli.sessions === undefined) {
     console.error(
       `scriptserver: warning: ${isolates} isolates serve this site, each with its own in-memory sessions: a visitor logged in on one is a stranger on the next. Share sessions with --sessions redis://127.0.0.1:6379 (see "Scaling" in the README).`,
     )
-  );
-} else if (!(await app.ready(2000))) {
-  console.error(
-    `scriptserver: cannot reach the session store at ${app.sessionsName} yet; pages that use sessions answer 503 until it is reachable`,
   );
 }
 

@@ -10,7 +10,7 @@ import {
   shellQuote,
   usage,
   UsageError,
-} from "../lib/cli.ts";
+} from "../lib/cli/options.ts";
 
 Deno.test("parseCli() has safe defaults", () => {
   assertEquals(parseCli([]), {
@@ -115,13 +115,18 @@ Deno.test("shellQuote() quotes only what a shell would split", () => {
 
 Deno.test("usage() shows the minimal deno run line for ROOT", () => {
   assertStringIncludes(
-    usage("/srv/site", "127.0.0.1", 8000),
+    usage({ root: "/srv/site", host: "127.0.0.1", port: 8000 }),
     "deno run --no-prompt --allow-net=127.0.0.1:8000 --allow-read=/srv/site main.ts",
   );
 });
 
 Deno.test("usage() in a compiled binary shows the binary's own command line", () => {
-  const text = usage("/srv/site", "127.0.0.1", 8000, true);
+  const text = usage({
+    root: "/srv/site",
+    host: "127.0.0.1",
+    port: 8000,
+    standalone: true,
+  });
   assertStringIncludes(text, "scriptserver [ROOT] [options]");
   assertStringIncludes(text, "embedded in this binary");
   assertEquals(text.includes("deno run"), false);

@@ -1,5 +1,5 @@
 import { assertEquals } from "./_assert.ts";
-import { resolveSite } from "../lib/site.ts";
+import { resolveSite } from "../lib/cli/site.ts";
 
 const ON_DISK = "file:///home/me/scriptserver/main.ts";
 const IN_BINARY =

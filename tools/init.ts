@@ -12,7 +12,7 @@
  * @module
  */
 import { fromFileUrl, join, relative, resolve } from "@std/path";
-import { permissionFlags } from "../lib/cli.ts";
+import { permissionFlags } from "../lib/cli/options.ts";
 
 /** The repository (where main.ts is). */
 const REPO = resolve(fromFileUrl(new URL("..", import.meta.url)));

@@ -10,13 +10,13 @@ import {
   netFlag,
   readFlag,
   redisAddress,
-} from "./cli.ts";
-import { createHandler } from "./dispatcher.ts";
-import type { Handler } from "./types.ts";
-import { logStrayErrors, withRequestLog } from "./log.ts";
-import type { RedisSessionStore } from "./redis_session_store.ts";
+} from "./options.ts";
+import { createHandler } from "../dispatcher.ts";
+import type { Handler } from "../types.ts";
+import { logStrayErrors, withRequestLog } from "../log.ts";
+import type { RedisSessionStore } from "../redis_session_store.ts";
 import type { Site } from "./site.ts";
-import { writablePlaceIn, writesAnywhere } from "./write_access.ts";
+import { writablePlaceIn, writesAnywhere } from "../write_access.ts";
 
 /** The addresses the server connects to, for `--allow-net`. */
 export function connectsTo(cli: CliOptions): string[] {
@@ -116,7 +116,7 @@ export async function createApp(cli: CliOptions, site: Site): Promise<App> {
     // Loaded only when asked for: the Redis client costs startup time. A
     // literal specifier, so deno compile still embeds it.
     const { createRedisSessionStore } = await import(
-      "./redis_session_store.ts"
+      "../redis_session_store.ts"
     );
     redis = createRedisSessionStore({
       url: cli.sessions,

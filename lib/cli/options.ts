@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { parseArgs } from "./_std.ts";
+import { parseArgs } from "../_std.ts";
 
 /** What the command line asked for. */
 export interface CliOptions {
@@ -285,17 +285,26 @@ export function permissionFlags(
   };
 }
 
+/** What the `--help` text is for. */
+export interface UsageOptions {
+  /** The folder to serve (for the `--allow-read` flag). */
+  root: string;
+  /** The address to listen on. */
+  host: string;
+  /** The port to listen on. */
+  port: number;
+  /** Whether this is a compiled binary, with its permissions built in. */
+  standalone?: boolean;
+  /** Further addresses the server connects to (Redis). */
+  connects?: string[];
+}
+
 /**
  * The `--help` text. Under `deno run` it shows the minimal permission flags
  * for `root`; a compiled binary has its permissions built in.
  */
-export function usage(
-  root: string,
-  host: string,
-  port: number,
-  standalone = false,
-  connects: string[] = [],
-): string {
+export function usage(options: UsageOptions): string {
+  const { root, host, port, standalone = false, connects = [] } = options;
   const { net, read } = permissionFlags(root, host, port, connects);
   const command = standalone
     ? "scriptserver [ROOT] [options]"

@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { fromFileUrl } from "./_std.ts";
+import { fromFileUrl } from "../_std.ts";
 
 /** The folder a server serves, and where it lives. */
 export interface Site {
