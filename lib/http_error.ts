@@ -30,6 +30,12 @@ export class HttpError extends Error {
   /** Headers the error response carries. */
   readonly headers: Headers;
 
+  /**
+   * An expected failure answered with `status` and a page saying `message`.
+   *
+   * @param status The response status, 400 to 599.
+   * @param message What the error page says: never a secret or a path.
+   */
   constructor(status: number, message: string, options: HttpErrorOptions = {}) {
     super(message, { cause: options.cause });
     this.name = "HttpError";

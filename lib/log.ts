@@ -52,6 +52,12 @@ export function logStrayErrors(
 /**
  * Wraps a handler so that each request is written as one line:
  * `GET /path?query 200 0.4ms`.
+ *
+ * @example
+ * ```ts
+ * import { createHandler, withRequestLog } from "./mod.ts";
+ * Deno.serve(withRequestLog(createHandler({ root: "./site" }), console.log));
+ * ```
  */
 export function withRequestLog(
   handler: Handler,

@@ -97,6 +97,13 @@ interface Entry {
  * each other, never the 10,000 visitors who are logged in. Each Map is in
  * order of last use, so expired sessions are swept from their fronts on
  * every call, without a timer per session (or any timer at all).
+ *
+ * @example
+ * ```ts
+ * import { createHandler, createMemorySessionStore } from "./mod.ts";
+ * const sessions = createMemorySessionStore({ ttl: 60 * 60 * 1000, max: 1000 });
+ * Deno.serve(createHandler({ root: "./site", sessions }));
+ * ```
  */
 export function createMemorySessionStore(
   options: MemorySessionStoreOptions = {},

@@ -53,10 +53,12 @@ export class SafeHtml {
   /** The markup. */
   readonly html: string;
 
+  /** Wraps markup the page made safe. */
   constructor(html: string) {
     this.html = html;
   }
 
+  /** The markup itself. */
   toString(): string {
     return this.html;
   }
