@@ -32,6 +32,8 @@ export interface CachedFilesOptions {
   changes?: "watch" | "ttl" | "never";
   /** How long a cached fact lives without a watcher, in ms. Default: 500. */
   ttl?: number;
+  /** The clock, in ms (for "ttl"). Default: `Date.now`. */
+  now?: () => number;
   /** Most entries per kind (look-ups, listings, texts). Default: 10,000. */
   maxEntries?: number;
   /**
@@ -80,6 +82,7 @@ export function createCachedFiles(
   options: CachedFilesOptions = {},
 ): CachedFiles {
   const ttl = options.ttl ?? 500;
+  const now = options.now ?? Date.now;
   const maxEntries = options.maxEntries ?? 10_000;
   const maxFactBytes = options.maxFactBytes ?? 8 * 1024 * 1024;
   const maxBytes = options.maxBytes ?? 32 * 1024 * 1024;
@@ -124,8 +127,8 @@ export function createCachedFiles(
 
   /** The current generation; moving to a new one empties the cache. */
   function generation(): number {
-    const now = mode === "ttl" ? Math.floor(Date.now() / ttl) : 0;
-    const current = changes * 1e12 + now;
+    const period = mode === "ttl" ? Math.floor(now() / ttl) : 0;
+    const current = changes * 1e12 + period;
     if (current !== epoch) {
       epoch = current;
       clear();

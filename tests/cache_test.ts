@@ -309,3 +309,24 @@ Deno.test("a symlink relinked again and again always answers for its current tar
     assertEquals((await server.stop()).code, 0);
   }
 });
+
+Deno.test("createCachedFiles() without a watcher keeps facts for ttl ms of its clock", async () => {
+  await using dir = await tempTree({ "a.txt": "one" });
+  let time = 1_000_000;
+  const files = createCachedFiles(createDiskFiles(dir.path), {
+    changes: "ttl",
+    ttl: 500,
+    now: () => time,
+  });
+  try {
+    assertEquals((await files.stat(["a.txt"]))?.size, 3);
+    await Deno.writeTextFile(join(dir.path, "a.txt"), "longer");
+    time += 499;
+    // Still the fact it read: no watcher told it, and the period holds.
+    assertEquals((await files.stat(["a.txt"]))?.size, 3);
+    time += 1;
+    assertEquals((await files.stat(["a.txt"]))?.size, 6);
+  } finally {
+    files.close();
+  }
+});
