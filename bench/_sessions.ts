@@ -5,8 +5,8 @@
  *
  * Usage: deno run --v8-flags=--expose-gc _sessions.ts
  */
-import { openSession } from "../lib/session.ts";
-import { createMemorySessionStore } from "../lib/session_store.ts";
+import { openSession } from "../lib/sessions/session.ts";
+import { createMemorySessionStore } from "../lib/sessions/session_store.ts";
 
 const gc = (globalThis as { gc?: () => void }).gc;
 if (gc === undefined) throw new Error("Run with --v8-flags=--expose-gc");

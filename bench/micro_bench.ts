@@ -3,10 +3,10 @@
  * path resolution, template rendering, context building.
  */
 import { decodeUrlPath, splitRequestUrl } from "../lib/url_path.ts";
-import { parseTemplate, renderTemplate } from "../lib/template.ts";
-import { createContext } from "../lib/page_context.ts";
-import { newSession } from "../lib/session.ts";
-import { createMemorySessionStore } from "../lib/session_store.ts";
+import { parseTemplate, renderTemplate } from "../lib/templates/template.ts";
+import { createContext } from "../lib/pages/page_context.ts";
+import { newSession } from "../lib/sessions/session.ts";
+import { createMemorySessionStore } from "../lib/sessions/session_store.ts";
 import type { Target } from "../lib/types.ts";
 
 const URL_STRING =

@@ -12,24 +12,32 @@ import {
   releaseBody,
 } from "./body.ts";
 import { createErrorBoundary, htmlOf } from "./error_page.ts";
-import { createCachedFiles } from "./file_cache.ts";
-import { createDiskFiles, type FileInfo, type SiteFiles } from "./files.ts";
+import { createCachedFiles } from "./files/file_cache.ts";
+import {
+  createDiskFiles,
+  type FileInfo,
+  type SiteFiles,
+} from "./files/files.ts";
 import {
   HttpError,
   methodNotAllowed,
   NOT_FOUND_MESSAGE,
 } from "./http_error.ts";
 import { HTML_HEADERS } from "./html.ts";
-import { createModuleRunner, pageHandlers, type PageRunner } from "./page.ts";
+import {
+  createModuleRunner,
+  pageHandlers,
+  type PageRunner,
+} from "./pages/page.ts";
 import { createRegistry, DEFAULT_HANDLER } from "./registry.ts";
 import { createRouter, type Route } from "./routes.ts";
-import { isHttps } from "./session.ts";
+import { isHttps } from "./sessions/session.ts";
 import {
   createMemorySessionStore,
   type SessionStore,
-} from "./session_store.ts";
-import { serveFile, STATIC_METHODS } from "./static_file.ts";
-import { createTemplates } from "./template_handler.ts";
+} from "./sessions/session_store.ts";
+import { serveFile, STATIC_METHODS } from "./files/static_file.ts";
+import { createTemplates } from "./templates/template_handler.ts";
 import type {
   ConnectionInfo,
   FileHandler,

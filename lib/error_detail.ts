@@ -6,9 +6,9 @@
  * @module
  */
 import { escapeHtml, fromFileUrl } from "./_std.ts";
-import { isInside, relativeName } from "./files.ts";
-import { PageError } from "./page_error.ts";
-import { TemplateError } from "./template.ts";
+import { isInside, relativeName } from "./files/files.ts";
+import { PageError } from "./pages/page_error.ts";
+import { TemplateError } from "./templates/template.ts";
 import type { ErrorLocation } from "./types.ts";
 
 /** `file:` URLs with a position, as stacks and Deno's syntax errors show them. */

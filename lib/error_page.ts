@@ -8,7 +8,7 @@
 import { escapeHtml, STATUS_TEXT } from "./_std.ts";
 import { BoundedMap } from "./bounded_map.ts";
 import { renderErrorDetail } from "./error_detail.ts";
-import { isInside, relativeName, type SiteFiles } from "./files.ts";
+import { isInside, relativeName, type SiteFiles } from "./files/files.ts";
 import { HTML_HEADERS, renderDocument } from "./html.ts";
 import { HttpError, NOT_FOUND_MESSAGE } from "./http_error.ts";
 import { isLoopback } from "./url_path.ts";
@@ -125,7 +125,7 @@ export function isLocal(request: Request, peer: Peer | undefined): boolean {
  * @example
  * ```ts
  * import { createErrorBoundary } from "./error_page.ts";
- * import { createDiskFiles } from "./files.ts";
+ * import { createDiskFiles } from "./files/files.ts";
  *
  * const boundary = createErrorBoundary({
  *   prod: true,

@@ -19,12 +19,12 @@ export type { ClosableHandler, HandlerOptions } from "./dispatcher.ts";
 export { withRequestLog } from "./log.ts";
 export { HttpError } from "./http_error.ts";
 export type { HttpErrorOptions } from "./http_error.ts";
-export { createMemorySessionStore } from "./session_store.ts";
+export { createMemorySessionStore } from "./sessions/session_store.ts";
 export type {
   MemorySessionStoreOptions,
   SessionData,
   SessionStore,
-} from "./session_store.ts";
+} from "./sessions/session_store.ts";
 export { DEFAULT_HANDLER } from "./registry.ts";
 export type {
   ConnectionInfo,
@@ -39,5 +39,5 @@ export type {
   FileBody,
   FileInfo,
   SiteFiles,
-} from "./files.ts";
-export type { PageRunner } from "./page.ts";
+} from "./files/files.ts";
+export type { PageRunner } from "./pages/page.ts";

@@ -19,9 +19,13 @@
  */
 export { HttpError } from "./http_error.ts";
 export type { HttpErrorOptions } from "./http_error.ts";
-export type { PageContext, PageFunction, PageResult } from "./page_context.ts";
-export type { RedirectStatus } from "./page_response.ts";
+export type {
+  PageContext,
+  PageFunction,
+  PageResult,
+} from "./pages/page_context.ts";
+export type { RedirectStatus } from "./pages/page_response.ts";
 export type { Validators } from "./preconditions.ts";
-export type { SessionData } from "./session_store.ts";
-export { html, SafeHtml } from "./template.ts";
-export type { TemplateValues } from "./template.ts";
+export type { SessionData } from "./sessions/session_store.ts";
+export { html, SafeHtml } from "./templates/template.ts";
+export type { TemplateValues } from "./templates/template.ts";

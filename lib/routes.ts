@@ -7,9 +7,9 @@
  * @module
  */
 import { BoundedMap } from "./bounded_map.ts";
-import type { FileInfo, SiteFiles } from "./files.ts";
+import type { FileInfo, SiteFiles } from "./files/files.ts";
 import { HttpError } from "./http_error.ts";
-import { renderListing } from "./listing.ts";
+import { renderListing } from "./files/listing.ts";
 import type { FileHandler } from "./types.ts";
 import { decodeUrlPath } from "./url_path.ts";
 
@@ -102,7 +102,7 @@ function isLinked(route: Route): boolean {
  * @example
  * ```ts
  * import { createRouter } from "./routes.ts";
- * import { createDiskFiles } from "./files.ts";
+ * import { createDiskFiles } from "./files/files.ts";
  * import { createRegistry } from "./registry.ts";
  *
  * const handlers = createRegistry({ "*": () => new Response("a file") });

@@ -6,7 +6,7 @@
  *
  * @module
  */
-import type { FileInfo } from "./files.ts";
+import type { FileInfo } from "./files/files.ts";
 
 /**
  * The unit of composition: a function from Request to Response. `info` is

@@ -6,8 +6,8 @@
 import { assert, assertEquals } from "./_assert.ts";
 import { join } from "@std/path";
 import { createHandler } from "../lib/mod.ts";
-import { createCachedFiles } from "../lib/file_cache.ts";
-import { createDiskFiles } from "../lib/files.ts";
+import { createCachedFiles } from "../lib/files/file_cache.ts";
+import { createDiskFiles } from "../lib/files/files.ts";
 import { BoundedMap } from "../lib/bounded_map.ts";
 import { eventually, spawnServer, tempTree } from "./_helpers.ts";
 

@@ -278,7 +278,10 @@ Deno.test("pages that fail to load show their file, line and source, never raw c
     assertStringIncludes(deep.body, "at helper (_helper.ts:2:9)");
     assertStringIncludes(deep.body, "inside scriptserver and Deno</summary>");
     const visible = deep.body.slice(0, deep.body.indexOf('class="frames"'));
-    assert(!visible.includes("lib/page.ts"), "server frames are not folded");
+    assert(
+      !visible.includes("lib/pages/page.ts"),
+      "server frames are not folded",
+    );
   } finally {
     assertEquals((await server.stop()).code, 0);
   }

@@ -10,7 +10,7 @@ import {
   type FileHandler,
   type PageRunner,
 } from "../lib/mod.ts";
-import type { SiteFiles } from "../lib/files.ts";
+import type { SiteFiles } from "../lib/files/files.ts";
 import { eventually, tempTree } from "./_helpers.ts";
 
 async function site() {

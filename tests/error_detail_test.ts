@@ -6,7 +6,7 @@ import {
   shortenStack,
   sourceExcerpt,
 } from "../lib/error_detail.ts";
-import { PageError } from "../lib/page_error.ts";
+import { PageError } from "../lib/pages/page_error.ts";
 
 const ROOT = "/srv/site";
 

@@ -1,6 +1,6 @@
 import { assert, assertEquals, assertRejects } from "./_assert.ts";
 import { join } from "@std/path";
-import { createDiskFiles, isInside } from "../lib/files.ts";
+import { createDiskFiles, isInside } from "../lib/files/files.ts";
 import { tempTree } from "./_helpers.ts";
 
 Deno.test("isInside() matches the root and paths below it only", () => {

@@ -1,6 +1,6 @@
 import { assert, assertEquals, assertStringIncludes } from "./_assert.ts";
-import type { DirEntry } from "../lib/files.ts";
-import { renderListing, sortEntries } from "../lib/listing.ts";
+import type { DirEntry } from "../lib/files/files.ts";
+import { renderListing, sortEntries } from "../lib/files/listing.ts";
 
 function entry(name: string, isDirectory = false, size = 10): DirEntry {
   return {

@@ -4,10 +4,10 @@ import {
   type ContextServices,
   createContext,
   parseCookies,
-} from "../lib/page_context.ts";
+} from "../lib/pages/page_context.ts";
 import type { Target } from "../lib/types.ts";
-import { newSession } from "../lib/session.ts";
-import { createMemorySessionStore } from "../lib/session_store.ts";
+import { newSession } from "../lib/sessions/session.ts";
+import { createMemorySessionStore } from "../lib/sessions/session_store.ts";
 
 function services(request: Request, form = new FormData()): ContextServices {
   const responseHeaders = new Headers();

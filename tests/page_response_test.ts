@@ -3,7 +3,7 @@ import {
   mergeHeaders,
   pageResultToResponse,
   redirectResponse,
-} from "../lib/page_response.ts";
+} from "../lib/pages/page_response.ts";
 
 const none = () => new Headers();
 

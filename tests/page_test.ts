@@ -1,8 +1,8 @@
 import { assertEquals, assertStringIncludes } from "./_assert.ts";
 import { join } from "@std/path";
 import { createHandler } from "../lib/mod.ts";
-import { relativeName } from "../lib/files.ts";
-import { SETTLE_MS } from "../lib/source_cache.ts";
+import { relativeName } from "../lib/files/files.ts";
+import { SETTLE_MS } from "../lib/files/source_cache.ts";
 import { eventually, tempTree } from "./_helpers.ts";
 
 async function body(handle: (r: Request) => Promise<Response>, path: string) {

@@ -1,5 +1,5 @@
 import { assert, assertEquals } from "./_assert.ts";
-import type { DirEntry, FileInfo, SiteFiles } from "../lib/files.ts";
+import type { DirEntry, FileInfo, SiteFiles } from "../lib/files/files.ts";
 import { createRegistry } from "../lib/registry.ts";
 import { createRouter, type Route } from "../lib/routes.ts";
 import type { FileHandler } from "../lib/types.ts";

@@ -12,14 +12,14 @@ import { HttpError } from "../lib/http_error.ts";
 import {
   createRedisSessionStore,
   type RedisSessionStore,
-} from "../lib/redis_session_store.ts";
-import { openSession } from "../lib/session.ts";
+} from "../lib/sessions/redis_session_store.ts";
+import { openSession } from "../lib/sessions/session.ts";
 import {
   createMemorySessionStore,
   isSessionId,
   newSessionId,
   type SessionStore,
-} from "../lib/session_store.ts";
+} from "../lib/sessions/session_store.ts";
 import { NO_REDIS, redisCommand, startRedis } from "./_redis.ts";
 import { eventually } from "./_helpers.ts";
 

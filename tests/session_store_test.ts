@@ -4,7 +4,7 @@ import {
   DEFAULT_MAX_SESSIONS,
   isSessionId,
   newSessionId,
-} from "../lib/session_store.ts";
+} from "../lib/sessions/session_store.ts";
 
 function clock(start = 1_000_000) {
   let time = start;

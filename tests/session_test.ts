@@ -1,10 +1,10 @@
 import { assert, assertEquals, assertNotEquals } from "./_assert.ts";
-import { isHttps, openSession, sessionIdIn } from "../lib/session.ts";
+import { isHttps, openSession, sessionIdIn } from "../lib/sessions/session.ts";
 import {
   createMemorySessionStore,
   newSessionId,
   type SessionStore,
-} from "../lib/session_store.ts";
+} from "../lib/sessions/session_store.ts";
 
 function request(cookie?: string, url = "http://x/"): Request {
   return new Request(url, cookie === undefined ? {} : { headers: { cookie } });

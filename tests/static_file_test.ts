@@ -1,7 +1,7 @@
 import { assert, assertEquals, assertRejects } from "./_assert.ts";
-import { createDiskFiles, type FileInfo } from "../lib/files.ts";
+import { createDiskFiles, type FileInfo } from "../lib/files/files.ts";
 import { HttpError } from "../lib/http_error.ts";
-import { fileEtag, parseRange, serveFile } from "../lib/static_file.ts";
+import { fileEtag, parseRange, serveFile } from "../lib/files/static_file.ts";
 import { tempTree } from "./_helpers.ts";
 
 Deno.test("parseRange() reads one bytes range", () => {

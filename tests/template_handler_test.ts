@@ -1,7 +1,7 @@
 import { assert, assertEquals, assertStringIncludes } from "./_assert.ts";
 import { join } from "@std/path";
 import { createHandler } from "../lib/mod.ts";
-import { resolveTemplatePath } from "../lib/template_handler.ts";
+import { resolveTemplatePath } from "../lib/templates/template_handler.ts";
 import { eventually, tempTree } from "./_helpers.ts";
 
 Deno.test("resolveTemplatePath() resolves like a URL and refuses to leave the root", () => {

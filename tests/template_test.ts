@@ -4,7 +4,7 @@ import {
   parseTemplate,
   renderTemplate,
   TemplateError,
-} from "../lib/template.ts";
+} from "../lib/templates/template.ts";
 
 function render(source: string, values: Record<string, unknown>): string {
   return renderTemplate(parseTemplate(source, "t.tpl"), values);

@@ -17,7 +17,7 @@
 import { dirname, fromFileUrl, join, relative } from "@std/path";
 import { parseArgs } from "@std/cli/parse-args";
 import { V8_FLAGS } from "./v8_flags.ts";
-import { REDIS_CLIENT } from "../lib/redis_client.ts";
+import { REDIS_CLIENT } from "../lib/sessions/redis_client.ts";
 
 /** The repository (where main.ts is). */
 export const REPO: string = fromFileUrl(new URL("..", import.meta.url)).replace(
@@ -58,7 +58,7 @@ export function compileArgs(options: BuildOptions): string[] {
     V8_FLAGS,
     "--include",
     options.site,
-    // Loaded by a specifier deno compile cannot see (lib/redis_client.ts).
+    // Loaded by a specifier deno compile cannot see (lib/sessions/redis_client.ts).
     "--include",
     REDIS_CLIENT,
     ...options.exclude.flatMap((path) => ["--exclude", path]),

@@ -14,7 +14,7 @@ import {
 import { createHandler } from "../dispatcher.ts";
 import type { Handler } from "../types.ts";
 import { logStrayErrors, withRequestLog } from "../log.ts";
-import type { RedisSessionStore } from "../redis_session_store.ts";
+import type { RedisSessionStore } from "../sessions/redis_session_store.ts";
 import type { Site } from "./site.ts";
 import { writablePlaceIn, writesAnywhere } from "../write_access.ts";
 
@@ -116,7 +116,7 @@ export async function createApp(cli: CliOptions, site: Site): Promise<App> {
     // Loaded only when asked for: the Redis client costs startup time. A
     // literal specifier, so deno compile still embeds it.
     const { createRedisSessionStore } = await import(
-      "../redis_session_store.ts"
+      "../sessions/redis_session_store.ts"
     );
     redis = createRedisSessionStore({
       url: cli.sessions,

@@ -3,7 +3,7 @@
  *
  * @module
  */
-import { HTML_TYPE } from "./html.ts";
+import { HTML_TYPE } from "../html.ts";
 
 /** The statuses a redirect may use. */
 export type RedirectStatus = 301 | 302 | 303 | 307 | 308;

@@ -3,20 +3,24 @@
  *
  * @module
  */
-import { escapeHtml } from "./_std.ts";
-import { cookiePairs } from "./cookies.ts";
+import { escapeHtml } from "../_std.ts";
+import { cookiePairs } from "../cookies.ts";
 import { redirectResponse, type RedirectStatus } from "./page_response.ts";
-import { evaluatePreconditions, type Validators } from "./preconditions.ts";
-import type { Target } from "./types.ts";
-import type { RequestSession } from "./session.ts";
-import type { SessionData } from "./session_store.ts";
-import { html, type SafeHtml, type TemplateValues } from "./template.ts";
+import { evaluatePreconditions, type Validators } from "../preconditions.ts";
+import type { Target } from "../types.ts";
+import type { RequestSession } from "../sessions/session.ts";
+import type { SessionData } from "../sessions/session_store.ts";
+import {
+  html,
+  type SafeHtml,
+  type TemplateValues,
+} from "../templates/template.ts";
 
 /**
  * What a page gets. Its default export is called with it:
  *
  * ```ts
- * import type { PageContext } from "./lib/mod.ts";
+ * import type { PageContext } from "../lib/mod.ts";
  * export default function (ctx: PageContext) {
  *   return `Hello ${ctx.escape(ctx.query.get("name") ?? "stranger")} !`;
  * }

@@ -9,8 +9,8 @@
  *
  * @module
  */
-import { escapeHtml } from "./_std.ts";
-import type { ErrorLocation } from "./types.ts";
+import { escapeHtml } from "../_std.ts";
+import type { ErrorLocation } from "../types.ts";
 
 /** A `$name` or `${name}` in a template. */
 export interface Placeholder {

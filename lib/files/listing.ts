@@ -3,9 +3,9 @@
  *
  * @module
  */
-import { escapeHtml, formatBytes } from "./_std.ts";
+import { escapeHtml, formatBytes } from "../_std.ts";
 import type { DirEntry } from "./files.ts";
-import { renderDocument } from "./html.ts";
+import { renderDocument } from "../html.ts";
 
 // Made on first use: building a collator loads ICU data, about 10 ms that
 // start-up need not pay.

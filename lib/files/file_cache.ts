@@ -12,7 +12,7 @@
  *
  * @module
  */
-import { BoundedMap, ENTRY_OVERHEAD } from "./bounded_map.ts";
+import { BoundedMap, ENTRY_OVERHEAD } from "../bounded_map.ts";
 import {
   type ByteRange,
   type DirEntry,

@@ -7,8 +7,8 @@
  *
  * @module
  */
-import { join, loadByteSliceStream, SEPARATOR } from "./_std.ts";
-import { isHiddenName, isHiddenPath } from "./url_path.ts";
+import { join, loadByteSliceStream, SEPARATOR } from "../_std.ts";
+import { isHiddenName, isHiddenPath } from "../url_path.ts";
 
 /** What the server knows of a file or directory under the root. */
 export interface FileInfo {

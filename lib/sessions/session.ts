@@ -4,8 +4,8 @@
  *
  * @module
  */
-import { deleteCookie, setCookie } from "./_std.ts";
-import { cookiePairs } from "./cookies.ts";
+import { deleteCookie, setCookie } from "../_std.ts";
+import { cookiePairs } from "../cookies.ts";
 import {
   isSessionId,
   type SessionData,

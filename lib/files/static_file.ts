@@ -8,15 +8,15 @@ import {
   extname,
   loadStaticFileTools,
   type StaticFileTools,
-} from "./_std.ts";
+} from "../_std.ts";
 import type { ByteRange, FileBody, FileInfo, SiteFiles } from "./files.ts";
-import { HttpError, methodNotAllowed } from "./http_error.ts";
+import { HttpError, methodNotAllowed } from "../http_error.ts";
 import {
   evaluatePreconditions,
   ifRangeHolds,
   type Validators,
-} from "./preconditions.ts";
-import { mayWrite } from "./write_access.ts";
+} from "../preconditions.ts";
+import { mayWrite } from "../write_access.ts";
 
 /** The methods a static resource answers. */
 export const STATIC_METHODS = "GET, HEAD";

@@ -4,14 +4,14 @@
  *
  * @module
  */
-import { toFileUrl } from "./_std.ts";
+import { toFileUrl } from "../_std.ts";
 import {
   type BodyBudget,
   DEFAULT_MAX_FIELDS,
   limitBody,
   parseForm,
-} from "./body.ts";
-import { type FileInfo, relativeName, type SiteFiles } from "./files.ts";
+} from "../body.ts";
+import { type FileInfo, relativeName, type SiteFiles } from "../files/files.ts";
 import { PageError } from "./page_error.ts";
 import {
   isHttps,
@@ -19,12 +19,12 @@ import {
   openSession,
   type OpenSessionOptions,
   type RequestSession,
-} from "./session.ts";
-import type { SessionStore } from "./session_store.ts";
-import { createSourceCache } from "./source_cache.ts";
-import { mayWrite } from "./write_access.ts";
-import type { TemplateValues } from "./template.ts";
-import { HttpError } from "./http_error.ts";
+} from "../sessions/session.ts";
+import type { SessionStore } from "../sessions/session_store.ts";
+import { createSourceCache } from "../files/source_cache.ts";
+import { mayWrite } from "../write_access.ts";
+import type { TemplateValues } from "../templates/template.ts";
+import { HttpError } from "../http_error.ts";
 import {
   type ContextServices,
   createContext,
@@ -34,8 +34,8 @@ import { mergeHeaders, pageResultToResponse } from "./page_response.ts";
 // Loaded with the runner, so that it is in the module graph before any
 // page: a page imports it as "scriptserver" under --allow-read=ROOT alone
 // (a module not yet loaded would need read access to lib/).
-import "./page_api.ts";
-import type { FileHandler, Target } from "./types.ts";
+import "../page_api.ts";
+import type { FileHandler, Target } from "../types.ts";
 
 /** The extensions of page modules. */
 export const PAGE_EXTENSIONS = [".ts", ".js", ".mts", ".mjs"] as const;

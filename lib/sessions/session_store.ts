@@ -100,7 +100,7 @@ interface Entry {
  *
  * @example
  * ```ts
- * import { createHandler, createMemorySessionStore } from "./mod.ts";
+ * import { createHandler, createMemorySessionStore } from "../mod.ts";
  * const sessions = createMemorySessionStore({ ttl: 60 * 60 * 1000, max: 1000 });
  * Deno.serve(createHandler({ root: "./site", sessions }));
  * ```

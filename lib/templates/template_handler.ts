@@ -4,13 +4,13 @@
  *
  * @module
  */
-import { limitBody, type LimitBodyOptions, parseForm } from "./body.ts";
-import { type FileInfo, relativeName, type SiteFiles } from "./files.ts";
-import { methodNotAllowed } from "./http_error.ts";
-import { HTML_TYPE } from "./html.ts";
-import type { FileHandler } from "./types.ts";
-import { createSourceCache } from "./source_cache.ts";
-import { mayWrite } from "./write_access.ts";
+import { limitBody, type LimitBodyOptions, parseForm } from "../body.ts";
+import { type FileInfo, relativeName, type SiteFiles } from "../files/files.ts";
+import { methodNotAllowed } from "../http_error.ts";
+import { HTML_TYPE } from "../html.ts";
+import type { FileHandler } from "../types.ts";
+import { createSourceCache } from "../files/source_cache.ts";
+import { mayWrite } from "../write_access.ts";
 import {
   parseTemplate,
   renderTemplate,

@@ -14,9 +14,9 @@
  *
  * @module
  */
-import { deadline } from "./_std.ts";
+import { deadline } from "../_std.ts";
 import { REDIS_CLIENT } from "./redis_client.ts";
-import { HttpError } from "./http_error.ts";
+import { HttpError } from "../http_error.ts";
 import {
   DEFAULT_SESSION_TTL,
   newSessionId,
