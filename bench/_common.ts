@@ -6,12 +6,14 @@ export { freePort, MAIN } from "../tests/_helpers.ts";
 
 /**
  * The command that runs scriptserver on `root` under its minimal
- * permissions, with the V8 flags `deno task start` uses.
+ * permissions, with the V8 flags `deno task start` uses. `connects` are
+ * further `host:port`s it may connect to (a Redis server).
  */
 export function serverCommand(
   root: string,
   port: number,
   extra: string[] = [],
+  connects: string[] = [],
 ): string[] {
   return [
     Deno.execPath(),
@@ -19,7 +21,7 @@ export function serverCommand(
     LOCK_FLAG,
     V8_FLAGS,
     "--no-prompt",
-    `--allow-net=127.0.0.1:${port}`,
+    `--allow-net=${[`127.0.0.1:${port}`, ...connects].join(",")}`,
     `--allow-read=${root}`,
     MAIN,
     root,
@@ -30,7 +32,121 @@ export function serverCommand(
   ];
 }
 
+/** A server process the benchmark started. */
+export interface Server {
+  name: string;
+  port: number;
+  pid: number;
+  /** `http://127.0.0.1:PORT/` */
+  url: string;
+  /** From spawning it to its first answer, in ms. */
+  startup: number;
+  /** SIGTERM, and waits for it to exit. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Spawns `command` and waits (10 s at most) until `path` on `port`
+ * answers; polled every 2 ms, so the start-up time is exact to that.
+ */
+export async function startProcess(
+  name: string,
+  command: string[],
+  port: number,
+  { path = "/", stderr = "inherit" }: {
+    path?: string;
+    stderr?: "inherit" | "null";
+  } = {},
+): Promise<Server> {
+  const start = performance.now();
+  const child = new Deno.Command(command[0]!, {
+    args: command.slice(1),
+    stdout: "null",
+    stderr,
+    stdin: "null",
+  }).spawn();
+  const url = `http://127.0.0.1:${port}/`;
+  const stop = async () => {
+    try {
+      child.kill("SIGTERM");
+    } catch {
+      // Gone.
+    }
+    await child.status;
+  };
+  for (;;) {
+    try {
+      await (await fetch(`${url}${path.replace(/^\//, "")}`)).body?.cancel();
+      break;
+    } catch (error) {
+      if (performance.now() - start > 10_000) {
+        await stop();
+        throw new Error(`${name} did not answer on port ${port}`, {
+          cause: error,
+        });
+      }
+      await new Promise((resolve) => setTimeout(resolve, 2));
+    }
+  }
+  return {
+    name,
+    port,
+    pid: child.pid,
+    url,
+    startup: performance.now() - start,
+    stop,
+  };
+}
+
 /** Resident set size of a process, in bytes (Linux). */
 export function rssOf(pid: number): number {
   return procStatus(pid, "VmRSS");
+}
+
+/** Peak resident set size of a process, in bytes (Linux). */
+export function peakOf(pid: number): number {
+  return procStatus(pid, "VmHWM");
+}
+
+/** CPU time (user + system) of a process and its threads, in seconds. */
+export function cpuSeconds(pid: number): number {
+  const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  const CLOCK_TICKS = 100; // USER_HZ on Linux
+  return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
+}
+
+/** The median; NaN for none. */
+export function median(values: number[]): number {
+  const sorted = values.toSorted((a, b) => a - b);
+  const middle = Math.floor(sorted.length / 2);
+  if (sorted.length === 0) return NaN;
+  return sorted.length % 2
+    ? sorted[middle]!
+    : (sorted[middle - 1]! + sorted[middle]!) / 2;
+}
+
+/** A number for a table: fixed digits, "–" when not measured. */
+export function fmt(n: number, digits = 0): string {
+  return Number.isFinite(n) ? n.toFixed(digits) : "–";
+}
+
+/** Whether a command is on the PATH. */
+export function which(command: string): boolean {
+  try {
+    return new Deno.Command("sh", { args: ["-c", `command -v ${command}`] })
+      .outputSync().success;
+  } catch {
+    return false;
+  }
+}
+
+const TASKSET = which("taskset");
+
+/** Whether processes can be pinned to a core (taskset, from util-linux). */
+export const PINNING: boolean = TASKSET;
+
+/** `command` pinned to one core, when taskset is there. */
+export function pinned(core: number, command: string[]): string[] {
+  return TASKSET ? ["taskset", "-c", String(core), ...command] : command;
 }

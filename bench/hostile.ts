@@ -9,9 +9,17 @@
  */
 import { join } from "@std/path";
 import { parseMultipart } from "../lib/multipart.ts";
-import { freePort, rssOf, serverCommand } from "./_common.ts";
+import {
+  fmt,
+  freePort,
+  median,
+  peakOf,
+  rssOf,
+  type Server,
+  serverCommand,
+  startProcess,
+} from "./_common.ts";
 import { startRedis } from "../tests/_redis.ts";
-import { procStatus } from "../tests/_helpers.ts";
 
 const MiB = 1024 * 1024;
 const encoder = new TextEncoder();
@@ -28,62 +36,18 @@ export interface HostileRow {
   ok: boolean;
 }
 
-interface Server {
-  port: number;
-  pid: number;
-  url: string;
-  stop(): Promise<void>;
-}
-
-async function startServer(
+function startServer(
   root: string,
   extra: string[] = [],
   connects: string[] = [],
 ): Promise<Server> {
   const port = freePort();
-  const command = serverCommand(root, port, extra);
-  if (connects.length > 0) {
-    const net = command.findIndex((arg) => arg.startsWith("--allow-net="));
-    command[net] += `,${connects.join(",")}`;
-  }
-  const child = new Deno.Command(command[0]!, {
-    args: command.slice(1),
-    stdout: "null",
-    stderr: "null",
-    stdin: "null",
-  }).spawn();
-  const url = `http://127.0.0.1:${port}/`;
-  for (let i = 0;; i++) {
-    try {
-      await (await fetch(`${url}a.txt`)).body?.cancel();
-      break;
-    } catch (error) {
-      if (i > 400) throw error;
-      await new Promise((resolve) => setTimeout(resolve, 25));
-    }
-  }
-  return {
+  return startProcess(
+    "scriptserver",
+    serverCommand(root, port, extra, connects),
     port,
-    pid: child.pid,
-    url,
-    async stop() {
-      try {
-        child.kill("SIGTERM");
-      } catch {
-        // Gone.
-      }
-      await child.status;
-    },
-  };
-}
-
-function peakOf(pid: number): number {
-  return procStatus(pid, "VmHWM");
-}
-
-function median(values: number[]): number {
-  const sorted = values.toSorted((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)] ?? NaN;
+    { path: "/a.txt", stderr: "null" },
+  );
 }
 
 const PROBE = new URL("./_probe.ts", import.meta.url).pathname;
@@ -110,8 +74,6 @@ async function latencyDuring(
   const { stdout } = await output;
   return JSON.parse(new TextDecoder().decode(stdout));
 }
-
-const fmt = (n: number, digits = 0) => n.toFixed(digits);
 
 async function urlFlood(root: string): Promise<HostileRow> {
   const server = await startServer(root);

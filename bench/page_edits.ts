@@ -10,39 +10,26 @@
  */
 import { fromFileUrl } from "@std/path";
 import { pageSource } from "./_page_source.ts";
-import { freePort, rssOf, serverCommand } from "./_common.ts";
+import { freePort, rssOf, serverCommand, startProcess } from "./_common.ts";
 
 const EDITS = import.meta.main ? Number(Deno.args[0] ?? 300) : 300;
 const REFERENCE: string = fromFileUrl(
   new URL("./_import_versions.ts", import.meta.url),
 );
 
-async function waitUntilUp(url: string): Promise<void> {
-  for (let i = 0; i < 200; i++) {
-    try {
-      await (await fetch(url)).body?.cancel();
-      return;
-    } catch {
-      await new Promise((resolve) => setTimeout(resolve, 25));
-    }
-  }
-  throw new Error(`The server at ${url} did not start`);
-}
-
 /** RSS growth per page edit of the real server, in bytes. */
 export async function measureServer(root: string): Promise<number> {
   const page = `${root}/page.ts`;
   await Deno.writeTextFile(page, pageSource(-1));
   const port = freePort();
-  const [command, ...args] = serverCommand(root, port);
-  const server = new Deno.Command(command!, {
-    args,
-    stdout: "null",
-    stderr: "inherit",
-  }).spawn();
-  const url = `http://127.0.0.1:${port}/page.ts`;
+  const server = await startProcess(
+    "scriptserver",
+    serverCommand(root, port),
+    port,
+    { path: "/page.ts" },
+  );
+  const url = `${server.url}page.ts`;
   try {
-    await waitUntilUp(url);
     for (let i = 0; i < 20; i++) {
       await Deno.writeTextFile(page, pageSource(-i - 2));
       await (await fetch(url)).text();
@@ -63,8 +50,7 @@ export async function measureServer(root: string): Promise<number> {
     }
     return (rssOf(server.pid) - before) / EDITS;
   } finally {
-    server.kill("SIGTERM");
-    await server.status;
+    await server.stop();
   }
 }
 
