@@ -69,7 +69,7 @@ function seconds(date: Date): number {
  * Dates that do not parse are ignored, as §13.1.3 and §13.1.4 require.
  */
 export async function evaluatePreconditions(
-  request: Request,
+  request: Pick<Request, "method" | "headers">,
   validators: Validators,
 ): Promise<PreconditionResult> {
   const { headers, method } = request;

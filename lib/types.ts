@@ -34,6 +34,8 @@ export interface Target {
   file: FileInfo;
   /** The request URL (with a validated Host); parsed on first use. */
   readonly url: URL;
+  /** The request URL as a string, when known without parsing it. */
+  readonly href?: string;
   /** The query string's parameters; parsed on first use. */
   readonly query: URLSearchParams;
   /** The decoded URL path of the file ("/shop/cart.ts"); CGI's SCRIPT_NAME. */

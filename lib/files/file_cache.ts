@@ -56,6 +56,8 @@ export interface CachedFiles extends SiteFiles {
   close(): void;
   /** How changes are learnt now: "watch", "ttl" or "never". */
   readonly mode: "watch" | "ttl" | "never";
+  /** Changes when a module under the root may have changed. */
+  codeGeneration(): number;
 }
 
 const decoder = new TextDecoder("utf-8", { fatal: true });
@@ -76,6 +78,17 @@ function infoBytes(info: FileInfo | null): number {
   return ENTRY_OVERHEAD + (info === null ? 0 : info.path.length * 2 + 64);
 }
 
+/** Extensions of what a module can import (and of a folder: none). */
+const CODE_EXTENSIONS = /(?:\.(?:[cm]?[jt]sx?|json|jsonc|wasm)|\/[^./]*)$/i;
+
+/**
+ * Whether a changed path may be part of a module graph: a module, JSON,
+ * WebAssembly, or a folder (renamed or removed with modules in it).
+ */
+function mayBeCode(path: string): boolean {
+  return CODE_EXTENSIONS.test(path.replaceAll("\\", "/"));
+}
+
 /** Creates the cache in front of `files` (usually the disk). */
 export function createCachedFiles(
   files: SiteFiles,
@@ -92,6 +105,8 @@ export function createCachedFiles(
   let mode: "watch" | "ttl" | "never" = options.changes ?? "watch";
   /** Bumped on every change seen by the watcher. */
   let changes = 0;
+  /** Bumped on every change to a module (or a folder) seen by the watcher. */
+  let codeChanges = 0;
   let epoch = -1;
 
   const stats = new BoundedMap<string, FileInfo | null>({
@@ -142,10 +157,14 @@ export function createCachedFiles(
       watcher = Deno.watchFs(files.root, { recursive: true });
       (async () => {
         try {
-          for await (const _ of watcher) changes++;
+          for await (const event of watcher) {
+            changes++;
+            if (event.paths.some(mayBeCode)) codeChanges++;
+          }
         } catch (error) {
           mode = "ttl";
           changes++;
+          codeChanges++;
           log(
             `scriptserver: stopped watching ${files.root} (${
               (error as Error).message
@@ -196,6 +215,7 @@ export function createCachedFiles(
       return mode;
     },
     generation,
+    codeGeneration: () => codeChanges,
     close() {
       watcher?.close();
     },

@@ -71,6 +71,12 @@ export interface SiteFiles {
    * while it stays the same.
    */
   generation?(): number;
+  /**
+   * A number that changes whenever a module under the root may have
+   * changed (a file watcher's caches only): code imported from these
+   * files may be kept while it stays the same.
+   */
+  codeGeneration?(): number;
 }
 
 /** A file's body: in memory, or streamed. */

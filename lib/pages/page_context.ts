@@ -126,6 +126,17 @@ export interface ContextServices {
   render(path: string, values: TemplateValues): Promise<Response>;
 }
 
+/**
+ * A request whose parts are made on first use: in a page isolate, the
+ * request arrives as a message, and most pages never touch the Request.
+ */
+export interface RequestParts {
+  readonly method: string;
+  readonly headers: Headers;
+  /** The Request itself (for a request with a body, its body streams in). */
+  readonly request: Request;
+}
+
 /** The server's name in `SERVER_SOFTWARE`. */
 export const SERVER_SOFTWARE = `scriptserver Deno/${Deno.version.deno}`;
 
@@ -148,7 +159,7 @@ export function parseCookies(headers: Headers): Record<string, string> {
  * `HTTP_*` (httpoxy: it would become `HTTP_PROXY` in a child's environment).
  */
 export function cgiEnv(
-  request: Request,
+  request: Pick<Request, "method" | "headers">,
   target: Target,
 ): Record<string, string> {
   const { url } = target;
@@ -184,20 +195,31 @@ export function cgiEnv(
  * Performance.)
  */
 class Context implements PageContext {
-  readonly request: Request;
   readonly method: string;
-  readonly headers: Headers;
+  readonly #source: Request | RequestParts;
   readonly #target: Target;
   readonly #services: ContextServices;
   #cookies: Record<string, string> | undefined;
   #env: Record<string, string> | undefined;
 
-  constructor(request: Request, target: Target, services: ContextServices) {
-    this.request = request;
-    this.method = request.method;
-    this.headers = request.headers;
+  constructor(
+    source: Request | RequestParts,
+    target: Target,
+    services: ContextServices,
+  ) {
+    this.method = source.method;
+    this.#source = source;
     this.#target = target;
     this.#services = services;
+  }
+
+  get request(): Request {
+    const source = this.#source;
+    return source instanceof Request ? source : source.request;
+  }
+
+  get headers(): Headers {
+    return this.#source.headers;
   }
 
   get url(): URL {
@@ -221,7 +243,7 @@ class Context implements PageContext {
   }
 
   get env(): Readonly<Record<string, string>> {
-    return this.#env ??= cgiEnv(this.request, this.#target);
+    return this.#env ??= cgiEnv(this.#source, this.#target);
   }
 
   get session(): SessionData {
@@ -262,7 +284,7 @@ class Context implements PageContext {
       if (validators.lastModified !== undefined) {
         headers.set("last-modified", validators.lastModified.toUTCString());
       }
-      const outcome = await evaluatePreconditions(this.request, validators);
+      const outcome = await evaluatePreconditions(this.#source, validators);
       return outcome === "proceed"
         ? undefined
         : new Response(null, { status: outcome });
@@ -280,7 +302,7 @@ class Context implements PageContext {
 
 /** Builds a page's context. */
 export function createContext(
-  request: Request,
+  request: Request | RequestParts,
   target: Target,
   services: ContextServices,
 ): PageContext {

@@ -50,39 +50,58 @@ export function redirectResponse(
 export function mergeHeaders(response: Response, extra: Headers): Response {
   // 101: a WebSocket upgrade must be returned untouched.
   if (response.status === 101 || isEmpty(extra)) return response;
-  const headers = new Headers(response.headers);
+  return new Response(response.body, {
+    status: response.status,
+    statusText: response.statusText,
+    headers: mergedHeaders(response.headers, extra),
+  });
+}
+
+/**
+ * A copy of `own` with `extra` merged in: `own` wins, except `Set-Cookie`,
+ * which accumulates.
+ */
+export function mergedHeaders(own: Headers, extra: Headers): Headers {
+  const headers = new Headers(own);
   for (const [name, value] of extra) {
     if (name !== "set-cookie" && !headers.has(name)) headers.set(name, value);
   }
   for (const cookie of extra.getSetCookie()) {
     headers.append("set-cookie", cookie);
   }
-  return new Response(response.body, {
-    status: response.status,
-    statusText: response.statusText,
-    headers,
-  });
+  return headers;
 }
 
-function isEmpty(headers: Headers): boolean {
+/** Whether `headers` holds none. */
+export function isEmpty(headers: Headers): boolean {
   for (const _ of headers.keys()) return false;
   return true;
 }
 
+/** The kinds of body a page's return value makes. */
+export type ResultKind = "html" | "json" | "bytes";
+
+/** The default content type of each kind. */
+export const RESULT_TYPES: Readonly<Record<ResultKind, string>> = {
+  html: HTML_TYPE,
+  json: "application/json; charset=utf-8",
+  bytes: "application/octet-stream",
+};
+
 const TYPES = {
-  html: { "content-type": HTML_TYPE },
-  json: { "content-type": "application/json; charset=utf-8" },
-  bytes: { "content-type": "application/octet-stream" },
+  html: { "content-type": RESULT_TYPES.html },
+  json: { "content-type": RESULT_TYPES.json },
+  bytes: { "content-type": RESULT_TYPES.bytes },
 };
 
 /** `headers` with a default content type; without headers, a constant. */
 function withType(
   headers: Headers | undefined,
-  type: keyof typeof TYPES,
+  type: ResultKind,
 ): HeadersInit {
   if (headers === undefined) return TYPES[type];
   if (!headers.has("content-type")) {
-    headers.set("content-type", TYPES[type]["content-type"]);
+    headers.set("content-type", RESULT_TYPES[type]);
   }
   return headers;
 }
@@ -95,6 +114,39 @@ function isPlainObject(value: object): boolean {
 function describeValue(value: unknown): string {
   if (value === null || typeof value !== "object") return typeof value;
   return `a ${value.constructor?.name ?? "object"}`;
+}
+
+/** What a page returned, sorted: the response it makes, in parts. */
+export type PageResultParts =
+  | { kind: "response"; response: Response }
+  | { kind: "empty" }
+  | { kind: "html"; body: string }
+  | { kind: "json"; body: string }
+  | { kind: "bytes"; body: Uint8Array | ReadableStream<Uint8Array> };
+
+/**
+ * Sorts a page's return value (see {@linkcode pageResultToResponse}).
+ *
+ * @param page The page's path, for the error message.
+ * @throws {TypeError} for a value a page may not return.
+ */
+export function pageResultParts(value: unknown, page: string): PageResultParts {
+  if (typeof value === "string") return { kind: "html", body: value };
+  if (value instanceof Response) return { kind: "response", response: value };
+  if (value === undefined || value === null) return { kind: "empty" };
+  if (value instanceof Uint8Array || value instanceof ReadableStream) {
+    return { kind: "bytes", body: value };
+  }
+  if (
+    Array.isArray(value) || (typeof value === "object" && isPlainObject(value))
+  ) {
+    return { kind: "json", body: JSON.stringify(value) };
+  }
+  throw new TypeError(
+    `Page "${page}" returned ${
+      describeValue(value)
+    }: return a string, a Response, a plain object or array, a Uint8Array, a ReadableStream or nothing`,
+  );
 }
 
 /**
@@ -120,30 +172,24 @@ export function pageResultToResponse(
   headers: Headers | undefined,
   page: string,
 ): Response {
-  if (typeof value === "string") {
-    return new Response(value, { headers: withType(headers, "html") });
+  const parts = pageResultParts(value, page);
+  switch (parts.kind) {
+    case "response":
+      return headers === undefined
+        ? parts.response
+        : mergeHeaders(parts.response, headers);
+    case "empty":
+      return new Response(null, {
+        status: 204,
+        ...(headers ? { headers } : {}),
+      });
+    case "bytes":
+      return new Response(parts.body as BodyInit, {
+        headers: withType(headers, "bytes"),
+      });
+    default:
+      return new Response(parts.body, {
+        headers: withType(headers, parts.kind),
+      });
   }
-  if (value instanceof Response) {
-    return headers === undefined ? value : mergeHeaders(value, headers);
-  }
-  if (value === undefined || value === null) {
-    return new Response(null, { status: 204, ...(headers ? { headers } : {}) });
-  }
-  if (value instanceof Uint8Array || value instanceof ReadableStream) {
-    return new Response(value as BodyInit, {
-      headers: withType(headers, "bytes"),
-    });
-  }
-  if (
-    Array.isArray(value) || (typeof value === "object" && isPlainObject(value))
-  ) {
-    return new Response(JSON.stringify(value), {
-      headers: withType(headers, "json"),
-    });
-  }
-  throw new TypeError(
-    `Page "${page}" returned ${
-      describeValue(value)
-    }: return a string, a Response, a plain object or array, a Uint8Array, a ReadableStream or nothing`,
-  );
 }
