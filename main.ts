@@ -37,6 +37,9 @@ async function main(args: string[]): Promise<number> {
     setTimeout(() => Deno.exit(0), SHUTDOWN_GRACE_MS);
     stopped.resolve();
     server?.shutdown();
+    // Pages that do not answer are stopped now, so that shutdown waits
+    // only for the requests that will finish.
+    app.shutdown(SHUTDOWN_GRACE_MS);
   };
   Deno.addSignalListener("SIGINT", stop);
   if (Deno.build.os !== "windows") Deno.addSignalListener("SIGTERM", stop);

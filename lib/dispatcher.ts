@@ -26,9 +26,16 @@ import {
 import { HTML_HEADERS } from "./html.ts";
 import {
   createModuleRunner,
+  type ModuleRunnerOptions,
   pageHandlers,
   type PageRunner,
 } from "./pages/page.ts";
+import {
+  canRunIsolates,
+  createIsolateRunner,
+  type IsolateRunner,
+  isolatesReadPath,
+} from "./pages/isolate_runner.ts";
 import { createRegistry, DEFAULT_HANDLER } from "./registry.ts";
 import { createRouter, type Route } from "./routes.ts";
 import { isHttps } from "./sessions/session.ts";
@@ -77,7 +84,22 @@ export interface HandlerOptions {
    * (For the default page runner.)
    */
   pageTimeout?: number;
-  /** Runs page modules. Default: in this process ({@linkcode createModuleRunner}). */
+  /**
+   * Where pages run: "isolates" (Workers the server supervises: a page
+   * that never yields, ends its isolate or exhausts its heap costs one
+   * request; every edit to a page's code shows on the next request) or
+   * "in-process" (the server's own isolate: fastest, for embedders, and
+   * the only way for a page to upgrade to a WebSocket). Default:
+   * "isolates", or "in-process" where the process may not read
+   * scriptserver's `lib/` (page isolates load their module from there),
+   * with a notice.
+   */
+  pages?: "isolates" | "in-process";
+  /** The most page isolates at once. Default: 2, or one per core if more. */
+  isolates?: number;
+  /** The heap limit of each page isolate, in MiB. Default: 512. */
+  pageMemory?: number;
+  /** Runs page modules. Default: chosen by `pages`. */
   pageRunner?: PageRunner;
   /**
    * Where sessions live. Default: this process's memory
@@ -162,15 +184,25 @@ class RequestTarget implements Target {
     return this.#url ??= new URL(this.#raw);
   }
 
+  get href(): string {
+    return this.#url?.href ?? this.#raw;
+  }
+
   get query(): URLSearchParams {
     return this.#query ??= new URLSearchParams(this.#search);
   }
 }
 
-/** A request handler that also owns resources (the file watcher). */
+/** A request handler that also owns resources (the file watcher, page isolates). */
 export type ClosableHandler = Handler & Disposable & {
-  /** Stops watching the root for changes. */
+  /** Stops watching the root for changes and ends page isolates at once. */
   close(): void;
+  /**
+   * Lets requests in page isolates finish (at most `graceMs`), ending at
+   * once the isolates whose page does not answer; resolves when all have
+   * ended. New page requests get 503.
+   */
+  shutdown(graceMs?: number): Promise<void>;
 };
 
 /**
@@ -206,7 +238,7 @@ export function createHandler(options: HandlerOptions): ClosableHandler {
     bodyLimits: { max: maxBody, budget: bodyBudget },
     maxFields,
   });
-  const pageRunner = options.pageRunner ?? createModuleRunner({
+  const runnerOptions: ModuleRunnerOptions = {
     files,
     maxBody,
     bodyBudget,
@@ -222,7 +254,30 @@ export function createHandler(options: HandlerOptions): ClosableHandler {
     ...(options.pageTimeout === undefined
       ? {}
       : { pageTimeout: options.pageTimeout }),
-  });
+  };
+  let isolated: IsolateRunner | undefined;
+  let pageRunner = options.pageRunner;
+  if (
+    pageRunner === undefined && (options.pages ?? "isolates") === "isolates"
+  ) {
+    if (canRunIsolates()) {
+      isolated = createIsolateRunner({
+        ...runnerOptions,
+        ...(options.isolates === undefined
+          ? {}
+          : { isolates: options.isolates }),
+        ...(options.pageMemory === undefined
+          ? {}
+          : { pageMemory: options.pageMemory }),
+      });
+      pageRunner = isolated;
+    } else {
+      console.error(
+        `scriptserver: pages run in the server's own isolate: page isolates need --allow-read of ${isolatesReadPath()} (scriptserver's lib/); a page that never answers can then stop the server (see "How pages run" in the README)`,
+      );
+    }
+  }
+  pageRunner ??= createModuleRunner(runnerOptions);
   const staticFile: FileHandler = (request, target) =>
     serveFile(request, target.file, files);
   const registry = createRegistry(
@@ -387,6 +442,15 @@ export function createHandler(options: HandlerOptions): ClosableHandler {
     }
     return Promise.resolve(finish(request, result, info));
   }
-  const close = () => cached?.close();
-  return Object.assign(handle, { close, [Symbol.dispose]: close });
+  const close = () => {
+    cached?.close();
+    isolated?.close(0);
+  };
+  const shutdown = (graceMs?: number) =>
+    isolated?.close(graceMs) ?? Promise.resolve();
+  return Object.assign(handle, {
+    close,
+    shutdown,
+    [Symbol.dispose]: close,
+  });
 }

@@ -10,6 +10,8 @@ import { dirname, fromFileUrl, join } from "@std/path";
 export const MAIN: string = fromFileUrl(new URL("../main.ts", import.meta.url));
 /** The repository root. */
 export const REPO: string = dirname(MAIN);
+/** scriptserver's lib/: page isolates load their module from it. */
+export const LIB_DIR: string = join(REPO, "lib");
 
 /**
  * The lockfile of tests and the servers they start: deno.lock is for
@@ -170,7 +172,7 @@ export async function waitExit(
 
 /**
  * Starts scriptserver on a free port under exactly
- * `--no-prompt --allow-net=127.0.0.1:PORT --allow-read=ROOT` (unless told
+ * `--no-prompt --allow-net=127.0.0.1:PORT --allow-read=ROOT,LIB` (unless told
  * otherwise) and waits, bounded, for its startup line.
  */
 export async function spawnServer(
@@ -181,8 +183,10 @@ export async function spawnServer(
   const net = `--allow-net=${
     [`${host}:${port}`, ...(options.connects ?? [])].join(",")
   }`;
+  // ROOT, and scriptserver's lib/ for page isolates.
+  const read = [options.root, LIB_DIR].filter(Boolean).join(",");
   const permissions = options.permissions === undefined
-    ? [net, ...(options.root ? [`--allow-read=${options.root}`] : [])]
+    ? [net, `--allow-read=${read}`]
     : [...(options.netPermission ? [net] : []), ...options.permissions];
   const args = [
     ...(options.root ? [options.root] : []),

@@ -25,6 +25,9 @@ Deno.test("parseCli() has safe defaults", () => {
     maxFields: undefined,
     maxBodyTotal: undefined,
     pageTimeout: undefined,
+    inProcess: false,
+    isolates: undefined,
+    pageMemory: undefined,
     sessionTtl: undefined,
     maxSessions: undefined,
     sessions: undefined,
@@ -55,6 +58,9 @@ Deno.test("parseCli() reads ROOT and every flag", () => {
       maxFields: undefined,
       maxBodyTotal: undefined,
       pageTimeout: undefined,
+      inProcess: false,
+      isolates: undefined,
+      pageMemory: undefined,
       sessionTtl: undefined,
       maxSessions: undefined,
       sessions: undefined,
@@ -66,6 +72,11 @@ Deno.test("parseCli() reads ROOT and every flag", () => {
   assertEquals(parseCli(["8080"]).root, "8080");
   assertEquals(parseCli(["--trust-proxy"]).trustProxy, true);
   assertEquals(parseCli(["--page-timeout", "5s"]).pageTimeout, 5000);
+  assertEquals(parseCli(["--in-process"]).inProcess, true);
+  assertEquals(parseCli(["--isolates", "3"]).isolates, 3);
+  assertEquals(parseCli(["--page-memory", "64m"]).pageMemory, 64);
+  assertThrows(() => parseCli(["--page-memory", "1m"]), UsageError, "16m");
+  assertThrows(() => parseCli(["--isolates", "0"]), UsageError, "--isolates");
   assertEquals(
     parseCli(["--max-body-total", "64m"]).maxBodyTotal,
     64 * 1024 * 1024,

@@ -227,11 +227,20 @@ Deno.test("declared body lengths reserve no memory: a stalled upload costs what 
     "form.ts": `export default (ctx) => "got " + ctx.form.get("a");`,
     "a.txt": "alive",
   });
-  const server = await spawnServer({ root: dir.path });
+  // One page isolate, started before measuring: what grows is bodies.
+  const server = await spawnServer({
+    root: dir.path,
+    args: ["--isolates", "1"],
+  });
   const conns: Deno.Conn[] = [];
   try {
     const pid = server.process.pid;
     await answers(server.port, "/a.txt");
+    const warm = await fetch(`${server.url}form.ts`, {
+      method: "POST",
+      body: new URLSearchParams({ a: "1" }),
+    });
+    assertEquals(await warm.text(), "got 1");
     const before = procStatus(pid, "VmRSS");
     for (let i = 0; i < 50; i++) {
       conns.push(
@@ -438,7 +447,11 @@ Deno.test("concurrent uploads cost at most twice their size at peak", async () =
     "upload.ts":
       `export default (ctx) => "got " + ctx.form.getAll("files").map((f) => f.size).join(",");`,
   });
-  const server = await spawnServer({ root: dir.path });
+  // One page isolate, started by the first request: what grows is bodies.
+  const server = await spawnServer({
+    root: dir.path,
+    args: ["--isolates", "1"],
+  });
   try {
     const pid = server.process.pid;
     assertEquals((await rawGet(server.port, "/upload.ts")).body, "got ");
@@ -459,11 +472,14 @@ Deno.test("concurrent uploads cost at most twice their size at peak", async () =
     );
     assertEquals(answers, Array(uploads).fill(`got ${payload.length}`));
     // VmHWM: the most the process ever held. Reading whole bodies and
-    // then formData() peaked at about 5 times the uploads.
+    // then formData() peaked at about 5 times the uploads; parsed in the
+    // server's isolate, under 2 times; streamed to a page isolate (each
+    // chunk is copied across once, and the server's copy waits for its
+    // GC), 2.0-2.1 times.
     const peak = (procStatus(pid, "VmHWM") - before) / MiB;
     const sent = (uploads * payload.length) / MiB;
     assert(
-      peak < 2 * sent,
+      peak < 2.5 * sent,
       `peak +${peak.toFixed(0)} MiB for ${sent.toFixed(0)} MiB`,
     );
   } finally {

@@ -10,6 +10,7 @@ import {
 import { join, relative } from "@std/path";
 import {
   freePort,
+  LIB_DIR,
   REPO,
   spawnRaw,
   spawnServer,
@@ -44,7 +45,7 @@ Deno.test("--help shows the minimal deno run line and exits 0", async () => {
   assertEquals(result.code, 0);
   assertStringIncludes(
     result.stdout,
-    "deno run --no-prompt --allow-net=127.0.0.1:9000 --allow-read=/srv/site main.ts",
+    `deno run --no-prompt --allow-net=127.0.0.1:9000 --allow-read=/srv/site,${LIB_DIR} main.ts`,
   );
   assertStringIncludes(result.stdout, "--prod");
   assertStringIncludes(result.stdout, "--quiet");

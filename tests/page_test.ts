@@ -26,7 +26,8 @@ Deno.test("the module runner sees an edit that keeps size and mtime", async () =
 
 Deno.test("the module runner trusts (mtime, size) once a file has settled", async () => {
   await using dir = await tempTree({ "p.ts": `export default () => "AAA";` });
-  using handle = createHandler({ root: dir.path });
+  // In-process: page isolates start afresh on any change the watcher sees.
+  using handle = createHandler({ root: dir.path, pages: "in-process" });
   const file = join(dir.path, "p.ts");
   const old = new Date(Date.now() - SETTLE_MS - 10_000);
   await Deno.utime(file, old, old);

@@ -97,7 +97,12 @@ export interface App {
   sessionsName: string;
   /** Waits (at most `ms`) for the session store; false if not reachable yet. */
   ready(ms: number): Promise<boolean>;
-  /** Stops watching files and closes connections (Redis). */
+  /**
+   * Lets requests in page isolates finish (at most `graceMs`), ending at
+   * once the isolates whose page does not answer.
+   */
+  shutdown(graceMs: number): Promise<void>;
+  /** Stops watching files, ends page isolates and closes connections (Redis). */
   close(): void;
 }
 
@@ -139,11 +144,15 @@ export async function createApp(cli: CliOptions, site: Site): Promise<App> {
       ? {}
       : { maxBodyTotal: cli.maxBodyTotal }),
     ...(cli.pageTimeout === undefined ? {} : { pageTimeout: cli.pageTimeout }),
+    pages: cli.inProcess ? "in-process" : "isolates",
+    ...(cli.isolates === undefined ? {} : { isolates: cli.isolates }),
+    ...(cli.pageMemory === undefined ? {} : { pageMemory: cli.pageMemory }),
   });
   return {
     handler: cli.quiet ? handler : withRequestLog(handler, console.log),
     sessionsName: redis?.name ?? "memory",
     ready: (ms) => redis?.ready(ms) ?? Promise.resolve(true),
+    shutdown: (graceMs) => handler.shutdown(graceMs),
     close() {
       handler.close();
       redis?.close();

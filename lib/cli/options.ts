@@ -30,6 +30,12 @@ export interface CliOptions {
   maxBodyTotal: number | undefined;
   /** `--page-timeout` in milliseconds, when given. */
   pageTimeout: number | undefined;
+  /** `--in-process`: pages run in the server's own isolate. */
+  inProcess: boolean;
+  /** `--isolates`, when given. */
+  isolates: number | undefined;
+  /** `--page-memory` in MiB, when given. */
+  pageMemory: number | undefined;
   /** `--session-ttl` in milliseconds, when given. */
   sessionTtl: number | undefined;
   /** `--max-sessions`, when given. */
@@ -136,6 +142,22 @@ export function parseCount(value: string, source: string): number {
 }
 
 /**
+ * Parses `--page-memory`: a size (see {@linkcode parseSize}) of at least
+ * 16 MiB, in MiB.
+ *
+ * @throws {UsageError} for anything else.
+ */
+export function parseMemory(value: string): number {
+  const bytes = parseSize(value, "--page-memory");
+  if (bytes < 16 * 1024 ** 2) {
+    throw new UsageError(
+      `Cannot use --page-memory "${value}": give at least 16m (a page isolate needs that much to start)`,
+    );
+  }
+  return Math.floor(bytes / 1024 ** 2);
+}
+
+/**
  * Parses `--sessions`: `memory`, or a `redis://` or `rediss://` URL with an
  * optional database number. Returns the URL, or `undefined` for memory.
  *
@@ -184,12 +206,14 @@ export function parseCli(args: string[]): CliOptions {
       "max-fields",
       "max-body-total",
       "page-timeout",
+      "isolates",
+      "page-memory",
       "session-ttl",
       "max-sessions",
       "embedded-site",
       "sessions",
     ],
-    boolean: ["prod", "quiet", "help", "trust-proxy"],
+    boolean: ["prod", "quiet", "help", "trust-proxy", "in-process"],
     alias: { h: "help", p: "port" },
     unknown(arg) {
       if (arg.startsWith("-")) {
@@ -234,6 +258,13 @@ export function parseCli(args: string[]): CliOptions {
     pageTimeout: parsed["page-timeout"] === undefined
       ? undefined
       : parseDuration(String(parsed["page-timeout"]), "--page-timeout"),
+    inProcess: parsed["in-process"] === true,
+    isolates: parsed.isolates === undefined
+      ? undefined
+      : parseCount(String(parsed.isolates), "--isolates"),
+    pageMemory: parsed["page-memory"] === undefined
+      ? undefined
+      : parseMemory(String(parsed["page-memory"])),
     sessionTtl: parsed["session-ttl"] === undefined
       ? undefined
       : parseDuration(String(parsed["session-ttl"]), "--session-ttl"),
@@ -264,9 +295,9 @@ export function netFlag(addresses: string[]): string {
   return `--allow-net=${shellQuote(addresses.join(","))}`;
 }
 
-/** `--allow-read` for a directory. */
-export function readFlag(root: string): string {
-  return `--allow-read=${shellQuote(root)}`;
+/** `--allow-read` for directories. */
+export function readFlag(...paths: string[]): string {
+  return `--allow-read=${shellQuote(paths.join(","))}`;
 }
 
 /**
@@ -289,6 +320,8 @@ export function permissionFlags(
 export interface UsageOptions {
   /** The folder to serve (for the `--allow-read` flag). */
   root: string;
+  /** What page isolates read (scriptserver's lib/), when pages run in them. */
+  pagesRead?: string;
   /** The address to listen on. */
   host: string;
   /** The port to listen on. */
@@ -304,14 +337,19 @@ export interface UsageOptions {
  * for `root`; a compiled binary has its permissions built in.
  */
 export function usage(options: UsageOptions): string {
-  const { root, host, port, standalone = false, connects = [] } = options;
+  const { root, host, port, standalone = false, connects = [], pagesRead } =
+    options;
   const { net, read } = permissionFlags(root, host, port, connects);
+  const readAll = pagesRead === undefined ? read : readFlag(root, pagesRead);
   const command = standalone
     ? "scriptserver [ROOT] [options]"
-    : `deno run --no-prompt ${net} ${read} main.ts [ROOT] [options]`;
+    : `deno run --no-prompt ${net} ${readAll} main.ts [ROOT] [options]`;
   const permissions = standalone
     ? "Permissions are built into this binary (see deno task compile)."
-    : `Permissions: it needs only ${net} and ${read}.`;
+    : pagesRead === undefined
+    ? `Permissions: it needs only ${net} and ${read}.`
+    : `Permissions: it needs only ${net} and ${readAll}: ROOT, and scriptserver's
+lib/ for page isolates (with ${read} alone, pages run in-process).`;
   return `scriptserver: serve a folder of static files, listings, pages and templates.
 
 Usage:
@@ -339,6 +377,13 @@ Options:
   --page-timeout T
                   Answer 503 to a page that has not answered within T
                   (seconds, or with an s, m, h or d suffix). Default: 30s.
+  --isolates N    Run pages in at most N isolates. Default: 2, or one per core.
+  --page-memory SIZE
+                  The heap limit of each page isolate (k, m or g suffix): a
+                  page that exceeds it gets 500. Default: 512m.
+  --in-process    Run pages in the server's own isolate: fastest, but a page
+                  that never answers stops the server, and edits to the
+                  modules a page imports need a restart.
   --session-ttl T Forget a session idle for T: seconds, or with an s, m, h
                   or d suffix. Default: 30m.
   --max-sessions N

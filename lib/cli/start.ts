@@ -25,6 +25,7 @@ import {
   UsageError,
 } from "./options.ts";
 import { resolveSite } from "./site.ts";
+import { isolatesReadPath } from "../pages/isolate_runner.ts";
 
 /** How this process serves. */
 export interface StartOptions {
@@ -95,7 +96,14 @@ export async function start(
   const { host } = cli;
   if (cli.help) {
     console.log(
-      usage({ root, host, port, standalone, connects: connectsTo(cli) }),
+      usage({
+        root,
+        host,
+        port,
+        standalone,
+        connects: connectsTo(cli),
+        ...(cli.inProcess ? {} : { pagesRead: isolatesReadPath() }),
+      }),
     );
     return { ok: false, code: 0 };
   }

@@ -13,6 +13,7 @@ import {
 } from "../body.ts";
 import { type FileInfo, relativeName, type SiteFiles } from "../files/files.ts";
 import { PageError } from "./page_error.ts";
+import { importPage } from "./page_module.ts";
 import {
   isHttps,
   newSession,
@@ -126,7 +127,7 @@ function settle(
 }
 
 /** A page the server may write itself: it is never run. */
-function writablePage(name: string): PageError {
+export function writablePage(name: string): PageError {
   const error = new Error(
     `Refusing to run page "${name}": the server may write to it (--allow-write covers it), so an upload could become code. Grant write access to a folder outside ROOT only.`,
   );
@@ -166,8 +167,8 @@ export function createModuleRunner(options: ModuleRunnerOptions): PageRunner {
   /** How many times each path was imported. */
   const imports = new Map<string, number>();
 
-  async function importPage(file: FileInfo, name: string) {
-    if (mayWrite(file.path)) throw writablePage(name);
+  function importVersion(file: FileInfo, name: string): Promise<PageFunction> {
+    if (mayWrite(file.path)) return Promise.reject(writablePage(name));
     // By absolute real path: in a compiled binary import.meta.url points
     // into the embedded file system, so nothing may be relative to it. The
     // first import uses the plain URL, which is what a binary's embedded
@@ -176,27 +177,7 @@ export function createModuleRunner(options: ModuleRunnerOptions): PageRunner {
     imports.set(file.path, count);
     const plain = toFileUrl(file.path).href;
     const url = count === 1 ? plain : `${plain}?v=${count}`;
-    let module: Record<string, unknown>;
-    try {
-      module = await import(url);
-    } catch (error) {
-      throw new PageError(
-        name,
-        `Cannot load page "${name}": ${(error as Error).message ?? error}`,
-        error,
-      );
-    }
-    const page = module.default;
-    if (typeof page !== "function") {
-      const problem = page === undefined
-        ? "it has no default export"
-        : `its default export is ${typeof page}, not a function`;
-      const error = new TypeError(
-        `Cannot load page "${name}": ${problem}. Export a function: export default function (ctx) { return "Hello"; }`,
-      );
-      throw new PageError(name, error.message, error);
-    }
-    return page as PageFunction;
+    return importPage(url, name);
   }
 
   /** A page being imported, and its function once it is. */
@@ -205,7 +186,7 @@ export function createModuleRunner(options: ModuleRunnerOptions): PageRunner {
     ready?: PageFunction;
   }
   const load = createSourceCache((file): Loaded => {
-    const promise = importPage(file, relativeName(root, file.path));
+    const promise = importVersion(file, relativeName(root, file.path));
     const loaded: Loaded = { promise };
     promise.then((page) => loaded.ready = page, () => {});
     return loaded;

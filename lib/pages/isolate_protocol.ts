@@ -1,0 +1,250 @@
+/**
+ * The messages between the server's isolate and its page isolates, and how
+ * what crosses between them is encoded: errors keep their class, status
+ * and stack; template values keep their {@linkcode SafeHtml}.
+ *
+ * A message is an array whose first item is its kind, and messages travel
+ * in batches (one `postMessage` carries every message that was ready):
+ * arrays clone faster than objects, and each message wakes the other
+ * thread.
+ *
+ * @module
+ */
+import { HttpError } from "../http_error.ts";
+import { PageError } from "./page_error.ts";
+import {
+  SafeHtml,
+  TemplateError,
+  type TemplateValues,
+} from "../templates/template.ts";
+import type { ErrorLocation } from "../types.ts";
+
+// The server to a page isolate.
+
+/**
+ * A request for a page: `[REQUEST, id, page URL, page name, page path,
+ * method, URL, headers (name, value, …), SCRIPT_NAME, PATH_INFO, remote
+ * address or undefined, session data or undefined, why the session could
+ * not be read (ErrorInfo) or undefined, body or undefined]`. The body is
+ * a transferred ReadableStream, limited by the server (`--max-body`).
+ */
+export const REQUEST = 0;
+/** The client went away, or the request timed out: `[CANCEL, id]`. */
+export const CANCEL = 2;
+/** The answer to a {@linkcode CALL}: `[REPLY, call id, ErrorInfo | undefined, value]`. */
+export const REPLY = 3;
+/** Are you there? Answered by {@linkcode PONG}: `[PING]`. */
+export const PING = 5;
+
+// A page isolate to the server.
+
+/**
+ * The last batch's pages have all started (its requests are taken):
+ * `[ACK]`. The server sends its next batch after it.
+ */
+export const ACK = 8;
+/** The isolate has loaded and takes requests: `[READY]`. */
+export const READY = 9;
+/**
+ * A page's answer: `[RESPONSE, id, status, headers (a PRESET_* index, or
+ * name, value, …), body (a string, bytes, null, or a transferred
+ * ReadableStream), session data or undefined if the page did not use it]`.
+ */
+export const RESPONSE = 10;
+/** A page failed: `[FAILURE, id, ErrorInfo, session data or undefined]`. */
+export const FAILURE = 11;
+/**
+ * Something only the server can do: `[CALL, call id, request id, "render",
+ * path, values]`, `[CALL, call id, request id, "regenerate" | "end",
+ * session data]` (answered with whether the session data was reset).
+ */
+export const CALL = 14;
+/**
+ * Here: `[PONG, id of a request whose page was stopped mid-run, or
+ * undefined]` (V8 stops a page that exhausts the isolate's heap, and the
+ * isolate lives on without it).
+ */
+export const PONG = 15;
+/** An error no page awaited: `[STRAY, ErrorInfo, page name or undefined]`. */
+export const STRAY = 17;
+/** A page is ending the isolate: `[EXITING, "Deno.exit(42)" or "self.close()", stack of the call]`. */
+export const EXITING = 16;
+
+/** Headers of a RESPONSE for a page that set none: HTML. */
+export const PRESET_HTML = 0;
+/** JSON. */
+export const PRESET_JSON = 1;
+/** Bytes. */
+export const PRESET_BYTES = 2;
+/** No body. */
+export const PRESET_NONE = 3;
+
+/**
+ * Response headers that most pages send, by PRESET_* index: a RESPONSE
+ * names one instead of carrying the headers.
+ */
+export const PRESET: readonly Record<string, string>[] = [
+  { "content-type": "text/html; charset=utf-8" },
+  { "content-type": "application/json; charset=utf-8" },
+  { "content-type": "application/octet-stream" },
+  {},
+];
+
+/** What the server tells a new page isolate (its `workerData`). */
+export interface IsolateSetup {
+  /** The root's real path. */
+  root: string;
+  /** The most fields a form may have. */
+  maxFields: number;
+}
+
+/** An error as it crosses between isolates. */
+export interface ErrorInfo {
+  /** "http", "page", "template", a `Deno.errors` class name, "error", or "value" (something thrown that is not an Error). */
+  kind: string;
+  name: string;
+  message: string;
+  stack: string | undefined;
+  /** HttpError: its status and headers. */
+  status?: number;
+  headers?: [string, string][];
+  /** PageError: the page's name. */
+  page?: string;
+  /** TemplateError: where. */
+  location?: ErrorLocation;
+  cause?: ErrorInfo;
+}
+
+/** How many causes deep an error is encoded. */
+const MAX_CAUSES = 4;
+
+/** Encodes an error (or anything thrown) to cross to another isolate. */
+export function encodeError(error: unknown, depth = 0): ErrorInfo {
+  if (!(error instanceof Error)) {
+    return {
+      kind: "value",
+      name: typeof error,
+      message: String(error),
+      stack: undefined,
+    };
+  }
+  const info: ErrorInfo = {
+    kind: "error",
+    name: error.name,
+    message: error.message,
+    stack: error.stack,
+  };
+  if (error instanceof HttpError) {
+    info.kind = "http";
+    info.status = error.status;
+    info.headers = [...error.headers];
+  } else if (error instanceof PageError) {
+    info.kind = "page";
+    info.page = error.page;
+  } else if (error instanceof TemplateError) {
+    info.kind = "template";
+    if (error.location !== undefined) info.location = error.location;
+  } else {
+    const denoClass = Object.entries(Deno.errors).find(([, type]) =>
+      error.constructor === type
+    );
+    if (denoClass !== undefined) info.kind = denoClass[0];
+  }
+  if (error.cause !== undefined && depth < MAX_CAUSES) {
+    info.cause = encodeError(error.cause, depth + 1);
+  }
+  return info;
+}
+
+const STANDARD: Record<string, ErrorConstructor> = {
+  Error,
+  EvalError,
+  RangeError,
+  ReferenceError,
+  SyntaxError,
+  TypeError,
+  URIError,
+};
+
+/** Rebuilds an error encoded by {@linkcode encodeError}, with its class and stack. */
+export function decodeError(info: ErrorInfo): unknown {
+  if (info.kind === "value") return info.message;
+  const cause = info.cause === undefined ? undefined : decodeError(info.cause);
+  let error: Error;
+  if (info.kind === "http") {
+    error = new HttpError(info.status ?? 500, info.message, {
+      ...(info.headers === undefined ? {} : { headers: info.headers }),
+      ...(cause === undefined ? {} : { cause }),
+    });
+  } else if (info.kind === "page") {
+    error = new PageError(info.page ?? "", info.message, cause);
+  } else if (info.kind === "template") {
+    error = new TemplateError(info.message, info.location);
+  } else {
+    const type = (Deno.errors as unknown as Record<string, ErrorConstructor>)[
+      info.kind
+    ] ?? STANDARD[info.name] ?? Error;
+    error = new type(info.message, cause === undefined ? {} : { cause });
+    if (error.name !== info.name) error.name = info.name;
+  }
+  if (info.stack !== undefined) error.stack = info.stack;
+  return error;
+}
+
+/** A {@linkcode SafeHtml} as it crosses between isolates. */
+interface EncodedSafeHtml {
+  "scriptserver:html": string;
+}
+
+/**
+ * Template values as a plain record (a Map's entries, a URLSearchParams'
+ * first value of each name), with SafeHtml marked so that it stays SafeHtml.
+ */
+export function encodeValues(values: TemplateValues): Record<string, unknown> {
+  const encoded: Record<string, unknown> = {};
+  const entries: Iterable<[string, unknown]> = values instanceof Map
+    ? values.entries()
+    : values instanceof URLSearchParams
+    ? values.entries()
+    : Object.entries(values);
+  for (const [name, value] of entries) {
+    if (Object.hasOwn(encoded, name)) continue;
+    encoded[name] = value instanceof SafeHtml
+      ? { "scriptserver:html": value.html } satisfies EncodedSafeHtml
+      : value;
+  }
+  return encoded;
+}
+
+/** Template values encoded by {@linkcode encodeValues}. */
+export function decodeValues(
+  values: Record<string, unknown>,
+): Record<string, unknown> {
+  for (const [name, value] of Object.entries(values)) {
+    if (
+      typeof value === "object" && value !== null &&
+      typeof (value as EncodedSafeHtml)["scriptserver:html"] === "string"
+    ) {
+      values[name] = new SafeHtml(
+        (value as EncodedSafeHtml)["scriptserver:html"],
+      );
+    }
+  }
+  return values;
+}
+
+/** Headers as a flat list: name, value, name, value, … (Set-Cookie one by one). */
+export function flatHeaders(headers: Headers): string[] {
+  const flat: string[] = [];
+  for (const [name, value] of headers) flat.push(name, value);
+  return flat;
+}
+
+/** Headers from a flat list made by {@linkcode flatHeaders}. */
+export function headersOf(flat: readonly string[]): Headers {
+  const headers = new Headers();
+  for (let i = 0; i + 1 < flat.length; i += 2) {
+    headers.append(flat[i]!, flat[i + 1]!);
+  }
+  return headers;
+}

@@ -1,0 +1,998 @@
+/**
+ * Runs pages in isolates the server supervises, so that a faulty page
+ * costs one request, never the server: a page that never yields is
+ * stopped, one that ends its isolate or exhausts its heap ends only that
+ * isolate, and every edit to a page's code takes effect on the next
+ * request. The listener, static files, templates and the session store
+ * stay in the server's own isolate.
+ *
+ * Isolates are `node:worker_threads` Workers: unlike Web Workers, they take
+ * a heap limit of their own (`resourceLimits`), and V8 stops a page that
+ * exceeds it instead of ending the process.
+ *
+ * @module
+ */
+import { fromFileUrl, toFileUrl } from "../_std.ts";
+import { type BodyBudget, DEFAULT_MAX_FIELDS, limitBody } from "../body.ts";
+import { type FileInfo, relativeName } from "../files/files.ts";
+import { HttpError } from "../http_error.ts";
+import { PageError } from "./page_error.ts";
+import {
+  DEFAULT_PAGE_TIMEOUT,
+  type ModuleRunnerOptions,
+  type PageRunner,
+  writablePage,
+} from "./page.ts";
+import {
+  isHttps,
+  newSession,
+  openSession,
+  type OpenSessionOptions,
+  type RequestSession,
+} from "../sessions/session.ts";
+import type { SessionData } from "../sessions/session_store.ts";
+import { mayWrite } from "../write_access.ts";
+import {
+  ACK,
+  CALL,
+  CANCEL,
+  decodeError,
+  decodeValues,
+  encodeError,
+  type ErrorInfo,
+  EXITING,
+  FAILURE,
+  flatHeaders,
+  headersOf,
+  type IsolateSetup,
+  PING,
+  PONG,
+  PRESET,
+  READY,
+  REPLY,
+  REQUEST,
+  RESPONSE,
+  STRAY,
+} from "./isolate_protocol.ts";
+import type { Target } from "../types.ts";
+
+// Typed by a declaration of its own: importing "node:worker_threads" by
+// name would bring Node's global types into the whole type check.
+const THREADS = "node:worker_threads";
+const { Worker } = await import(
+  THREADS
+) as typeof import("./worker_threads.d.ts");
+
+/** Options for {@linkcode createIsolateRunner}. */
+export interface IsolateRunnerOptions extends ModuleRunnerOptions {
+  /** The most isolates that run pages at once. Default: 2, or one per core if more. */
+  isolates?: number;
+  /** Each isolate's heap limit, in MiB. Default: 512. */
+  pageMemory?: number;
+}
+
+/** A page runner that owns isolates, to be closed. */
+export interface IsolateRunner extends PageRunner {
+  /**
+   * Stops: isolates that do not answer are ended now, the others once
+   * their requests are answered, all of them after `graceMs`. New requests
+   * get 503.
+   */
+  close(graceMs?: number): Promise<void>;
+}
+
+/** The default heap limit of a page isolate, in MiB. */
+export const DEFAULT_PAGE_MEMORY = 512;
+
+/** An isolate silent this long while it has work is asked if it is there. */
+const STALL_MS = 250;
+/** How often isolates with work are checked on. */
+const SWEEP_MS = 100;
+/** An extra isolate idle this long is ended. */
+const IDLE_MS = 30_000;
+/** An isolate starting up longer than this is given up. */
+const BOOT_MS = 20_000;
+/** A new isolate is started when every one has this many requests. */
+const SPAWN_AT = 4;
+/** The status answered to a client that went away (nginx's; never sent). */
+const CLIENT_GONE = 499;
+
+/** Where the isolates' module is: beside this one. */
+const WORKER_URL = new URL("./page_worker.ts", import.meta.url);
+
+/**
+ * Whether this process can start page isolates: their modules are
+ * scriptserver's own `lib/`, which they must be allowed to read (a
+ * compiled binary embeds them).
+ */
+export function canRunIsolates(): boolean {
+  if (Deno.build.standalone) return true;
+  if (WORKER_URL.protocol !== "file:") return false;
+  const lib = fromFileUrl(new URL("../", WORKER_URL));
+  return Deno.permissions.querySync({ name: "read", path: lib }).state ===
+    "granted";
+}
+
+/** The `--allow-read` path that page isolates need: scriptserver's `lib/`. */
+export function isolatesReadPath(): string {
+  return fromFileUrl(new URL("../", WORKER_URL)).replace(/[/\\]$/, "");
+}
+
+function seconds(ms: number): string {
+  return `${ms / 1000} s`;
+}
+
+function versionOf(file: FileInfo): string {
+  return `${file.mtime?.getTime() ?? 0}-${file.size}`;
+}
+
+let nextId = 0;
+
+/** One request for a page, from the server's side. */
+class Job {
+  readonly id = nextId++;
+  readonly request: Request;
+  readonly target: Target;
+  readonly name: string;
+  readonly started = Date.now();
+  readonly message: unknown[];
+  readonly body: ReadableStream<Uint8Array> | undefined;
+  /** What the body's limit threw (413, 503), answered instead of the page's failure. */
+  bodyLimit: { error?: unknown } | undefined;
+  isolate: Isolate | undefined;
+  session: RequestSession | undefined;
+  /** Headers the session set (its cookie). */
+  cookies: Headers | undefined;
+  settled = false;
+  readonly #resolve: (response: Response) => void;
+  readonly #reject: (error: unknown) => void;
+  readonly promise: Promise<Response>;
+
+  constructor(
+    request: Request,
+    target: Target,
+    page: PageEntry,
+    body: ReadableStream<Uint8Array> | undefined,
+  ) {
+    this.request = request;
+    this.target = target;
+    const { name, url } = page;
+    this.name = name;
+    this.body = body;
+    const remote = target.connection?.remoteAddr;
+    this.message = [
+      REQUEST,
+      this.id,
+      url,
+      name,
+      target.file.path,
+      request.method,
+      target.href ?? target.url.href,
+      flatHeaders(request.headers),
+      target.scriptName,
+      target.pathInfo,
+      remote !== undefined && "hostname" in remote
+        ? remote.hostname
+        : undefined,
+      undefined,
+      undefined,
+      body,
+    ];
+    const { promise, resolve, reject } = Promise.withResolvers<Response>();
+    this.promise = promise;
+    this.#resolve = resolve;
+    this.#reject = reject;
+  }
+
+  resolve(response: Response): void {
+    if (this.settled) return;
+    this.settled = true;
+    this.#resolve(response);
+  }
+
+  reject(error: unknown): void {
+    if (this.settled) return;
+    this.settled = true;
+    this.#reject(error);
+  }
+}
+
+/** A page as one generation runs it. */
+interface PageEntry {
+  /** Its file's version. */
+  readonly version: string;
+  /** Its module's URL. */
+  readonly url: string;
+  /** Its path under the root. */
+  readonly name: string;
+  /** Why it is never run (the server may write to it). */
+  readonly refused: PageError | undefined;
+}
+
+/** The isolates that run one generation of the site's code. */
+interface Pool {
+  readonly generation: number;
+  /** The pages this generation runs, by path. */
+  readonly pages: Map<string, PageEntry>;
+  readonly isolates: Set<Isolate>;
+}
+
+/** How an isolate ended, as the server learnt it. */
+interface Ending {
+  code?: number;
+  /** What the page called to end it ("Deno.exit(42)"). */
+  how?: string;
+  stack?: string;
+  error?: unknown;
+  terminated?: boolean;
+}
+
+/** A page isolate, from the server's side. */
+class Isolate {
+  readonly worker: InstanceType<typeof Worker>;
+  readonly pool: Pool;
+  readonly jobs = new Map<number, Job>();
+  /** Response bodies still streaming from this isolate. */
+  readonly streams = new Set<ReadableStreamDefaultController<Uint8Array>>();
+  outbox: unknown[][] = [];
+  transfers: Transferable[] = [];
+  /** Whether a batch was sent and its answer has not come. */
+  awaiting = false;
+  sentAt = 0;
+  heardAt = Date.now();
+  readonly startedAt = Date.now();
+  pingedAt: number | undefined;
+  ready = false;
+  stalled = false;
+  retiring = false;
+  ended = false;
+  ending: Ending = {};
+  idleTimer: ReturnType<typeof setTimeout> | undefined;
+
+  constructor(worker: InstanceType<typeof Worker>, pool: Pool) {
+    this.worker = worker;
+    this.pool = pool;
+  }
+}
+
+/**
+ * Runs page modules in supervised isolates.
+ *
+ * Each generation of the site's code (every page and module under the
+ * root as they are now) gets isolates of its own; an edit to a page, or to
+ * any module under the root, starts a new generation on the next request:
+ * the old isolates finish their requests and are ended. Module state lives
+ * as long as an isolate.
+ */
+export function createIsolateRunner(
+  options: IsolateRunnerOptions,
+): IsolateRunner {
+  const { files, maxFields = DEFAULT_MAX_FIELDS, sessions, trustProxy } =
+    options;
+  const pageTimeout = options.pageTimeout ?? DEFAULT_PAGE_TIMEOUT;
+  const log = options.log ?? ((message) => console.error(message));
+  const most = Math.max(
+    1,
+    options.isolates ?? Math.max(2, navigator.hardwareConcurrency ?? 2),
+  );
+  const pageMemory = options.pageMemory ?? DEFAULT_PAGE_MEMORY;
+  const bodyLimits: { max: number; budget?: BodyBudget } = {
+    max: options.maxBody,
+    ...(options.bodyBudget ? { budget: options.bodyBudget } : {}),
+  };
+  const root = files.root;
+  const setup: IsolateSetup = { root, maxFields };
+
+  let current: Pool | undefined;
+  let generations = 0;
+  const all = new Set<Isolate>();
+  let sweeper: ReturnType<typeof setInterval> | undefined;
+  let closing = false;
+  let closed: PromiseWithResolvers<void> | undefined;
+
+  function newPool(): Pool {
+    return {
+      generation: files.codeGeneration?.() ?? generations,
+      pages: new Map(),
+      isolates: new Set(),
+    };
+  }
+
+  function entryFor(file: FileInfo, version: string): PageEntry {
+    const name = relativeName(root, file.path);
+    return {
+      version,
+      url: toFileUrl(file.path).href,
+      name,
+      refused: mayWrite(file.path) ? writablePage(name) : undefined,
+    };
+  }
+
+  /**
+   * The current pool and its entry for `file`: a new pool when the code
+   * changed (a module under the root, or this page's file).
+   */
+  function poolFor(file: FileInfo): [Pool, PageEntry] {
+    const code = files.codeGeneration?.() ?? generations;
+    let pool = current;
+    const version = versionOf(file);
+    if (pool !== undefined && pool.generation === code) {
+      let entry = pool.pages.get(file.path);
+      if (entry === undefined) {
+        entry = entryFor(file, version);
+        pool.pages.set(file.path, entry);
+      }
+      if (entry.version === version) return [pool, entry];
+    }
+    if (pool !== undefined) retirePool(pool);
+    generations++;
+    pool = current = newPool();
+    const entry = entryFor(file, version);
+    pool.pages.set(file.path, entry);
+    return [pool, entry];
+  }
+
+  function retirePool(pool: Pool): void {
+    for (const isolate of pool.isolates) retire(isolate);
+  }
+
+  function spawn(pool: Pool): Isolate {
+    const worker = new Worker(WORKER_URL, {
+      workerData: setup,
+      resourceLimits: { maxOldGenerationSizeMb: pageMemory },
+    });
+    const isolate = new Isolate(worker, pool);
+    pool.isolates.add(isolate);
+    all.add(isolate);
+    worker.on("message", (batch: unknown[][]) => onBatch(isolate, batch));
+    worker.on("error", (error: unknown) => {
+      isolate.ending.error ??= error;
+    });
+    worker.on("exit", (code: number) => {
+      isolate.ending.code ??= code;
+      ended(isolate);
+    });
+    startSweeping();
+    return isolate;
+  }
+
+  /** Where a new request goes: the least busy isolate of the pool. */
+  function choose(pool: Pool): Isolate | undefined {
+    let best: Isolate | undefined;
+    let healthy = 0;
+    for (const isolate of pool.isolates) {
+      if (isolate.stalled || isolate.retiring || isolate.ended) continue;
+      healthy++;
+      if (best === undefined || isolate.jobs.size < best.jobs.size) {
+        best = isolate;
+      }
+    }
+    if (
+      (best === undefined || best.jobs.size >= SPAWN_AT) && healthy < most &&
+      // Isolates stuck in a page count too, up to twice the limit: a
+      // flood of pages that never yield must not start isolates forever.
+      all.size < 2 * most
+    ) {
+      return spawn(pool);
+    }
+    return best;
+  }
+
+  function assign(job: Job, pool: Pool): void {
+    const isolate = choose(pool);
+    if (isolate === undefined) {
+      job.reject(
+        new HttpError(
+          503,
+          "Every page isolate is busy with a page that does not answer; try again shortly.",
+          { headers: { "retry-after": "5" } },
+        ),
+      );
+      return;
+    }
+    job.isolate = isolate;
+    isolate.jobs.set(job.id, job);
+    if (isolate.idleTimer !== undefined) {
+      clearTimeout(isolate.idleTimer);
+      isolate.idleTimer = undefined;
+    }
+    post(isolate, job.message, job.body);
+  }
+
+  function post(
+    isolate: Isolate,
+    message: unknown[],
+    transfer?: Transferable,
+  ): void {
+    isolate.outbox.push(message);
+    if (transfer !== undefined) isolate.transfers.push(transfer);
+    if (!isolate.awaiting && isolate.outbox.length === 1) {
+      queueMicrotask(() => flush(isolate));
+    }
+  }
+
+  /** Sends what is waiting, unless the last batch is still unanswered. */
+  function flush(isolate: Isolate): void {
+    if (isolate.awaiting || isolate.outbox.length === 0 || isolate.ended) {
+      return;
+    }
+    const batch = isolate.outbox;
+    const transfer = isolate.transfers;
+    isolate.outbox = [];
+    isolate.transfers = [];
+    isolate.awaiting = true;
+    isolate.sentAt = Date.now();
+    try {
+      isolate.worker.postMessage(batch, transfer);
+    } catch (error) {
+      // Nothing the server sends fails to clone but the odd session value.
+      isolate.awaiting = false;
+      for (const message of batch) {
+        try {
+          isolate.worker.postMessage([message]);
+        } catch {
+          if (message[0] === REQUEST) {
+            const job = isolate.jobs.get(message[1] as number);
+            if (job !== undefined) settle(job, () => job.reject(error));
+          }
+        }
+      }
+    }
+  }
+
+  function onBatch(isolate: Isolate, batch: unknown[][]): void {
+    isolate.heardAt = Date.now();
+    isolate.pingedAt = undefined;
+    isolate.stalled = false;
+    for (const message of batch) onMessage(isolate, message);
+    flush(isolate);
+  }
+
+  function onMessage(isolate: Isolate, message: unknown[]): void {
+    switch (message[0]) {
+      case RESPONSE: {
+        const job = isolate.jobs.get(message[1] as number);
+        if (job === undefined || job.settled) {
+          const body = message[4];
+          if (body instanceof ReadableStream) body.cancel().catch(() => {});
+          return;
+        }
+        respond(job, isolate, message).then(
+          (response) => settle(job, () => job.resolve(response)),
+          (error) => settle(job, () => job.reject(error)),
+        );
+        return;
+      }
+      case FAILURE: {
+        const job = isolate.jobs.get(message[1] as number);
+        if (job === undefined || job.settled) return;
+        const [, , info, data] = message as [
+          number,
+          number,
+          ErrorInfo,
+          SessionData | undefined,
+        ];
+        commitSession(job, data).then(
+          () =>
+            settle(
+              job,
+              () => job.reject(job.bodyLimit?.error ?? decodeError(info)),
+            ),
+          (error) => settle(job, () => job.reject(error)),
+        );
+        return;
+      }
+      case CALL:
+        onCall(isolate, message);
+        return;
+      case PONG: {
+        const lost = message[1] as number | undefined;
+        if (lost === undefined) return;
+        const job = isolate.jobs.get(lost);
+        // V8 stopped that page, and the isolate may not be sound.
+        retire(isolate);
+        if (job === undefined) return;
+        log(
+          `scriptserver: page "${job.name}" exhausted its isolate's heap (--page-memory ${pageMemory} MiB); answered 500`,
+        );
+        const error = new RangeError(
+          `The page used more than its isolate's heap limit (${pageMemory} MiB, --page-memory) and was stopped`,
+        );
+        // Where: the page (V8 stops it with no trace of its own).
+        error.stack = `RangeError: ${error.message}\n    at ${
+          toFileUrl(job.target.file.path).href
+        }:1:1`;
+        settle(
+          job,
+          () => job.reject(new PageError(job.name, error.message, error)),
+        );
+        return;
+      }
+      case STRAY: {
+        const [, info, page] = message as [number, ErrorInfo, string?];
+        log(
+          `scriptserver: ${
+            page === undefined ? "a page" : `page "${page}"`
+          }: an error no code awaited (thrown in a timer, or a promise nobody awaited): ${
+            info.stack ?? info.message
+          }`,
+        );
+        return;
+      }
+      case ACK:
+        isolate.awaiting = false;
+        return;
+      case READY:
+        isolate.ready = true;
+        return;
+      case EXITING:
+        isolate.ending.how = message[1] as string;
+        isolate.ending.stack = message[2] as string;
+        return;
+    }
+  }
+
+  /** Session options for a job: its cookie goes to the job's own headers. */
+  function sessionOptions(job: Job): OpenSessionOptions {
+    return {
+      store: sessions,
+      responseHeaders: job.cookies ??= new Headers(),
+      secure: isHttps(job.request, trustProxy),
+    };
+  }
+
+  /** Makes the server's session hold what the page's holds. */
+  function sync(job: Job, data: SessionData): RequestSession {
+    const session = job.session ??= newSession(sessionOptions(job));
+    const target = session.data;
+    for (const key of Object.keys(target)) {
+      if (!Object.hasOwn(data, key)) delete target[key];
+    }
+    Object.assign(target, data);
+    return session;
+  }
+
+  async function commitSession(
+    job: Job,
+    data: SessionData | undefined,
+  ): Promise<void> {
+    if (data !== undefined) sync(job, data);
+    await job.session?.commit();
+  }
+
+  async function respond(
+    job: Job,
+    isolate: Isolate,
+    message: unknown[],
+  ): Promise<Response> {
+    const [, , status, head, body, data] = message as [
+      number,
+      number,
+      number,
+      number | string[],
+      string | Uint8Array<ArrayBuffer> | ReadableStream<Uint8Array> | null,
+      SessionData | undefined,
+    ];
+    await commitSession(job, data);
+    const cookies = job.cookies;
+    let headers: HeadersInit = typeof head === "number"
+      ? PRESET[head]!
+      : headersOf(head);
+    if (cookies !== undefined) {
+      const merged = new Headers(headers);
+      for (const cookie of cookies.getSetCookie()) {
+        merged.append("set-cookie", cookie);
+      }
+      headers = merged;
+    }
+    const payload = body instanceof ReadableStream
+      ? guarded(body, isolate)
+      : body;
+    return new Response(payload, { status, headers });
+  }
+
+  /**
+   * A stream from an isolate, ended with an error if the isolate ends (a
+   * transferred stream would wait forever).
+   */
+  function guarded(
+    stream: ReadableStream<Uint8Array>,
+    isolate: Isolate,
+  ): ReadableStream<Uint8Array> {
+    const reader = stream.getReader();
+    let control: ReadableStreamDefaultController<Uint8Array>;
+    return new ReadableStream<Uint8Array>({
+      start(controller) {
+        control = controller;
+        isolate.streams.add(controller);
+      },
+      async pull(controller) {
+        try {
+          const { done, value } = await reader.read();
+          if (done) {
+            isolate.streams.delete(control);
+            controller.close();
+            maybeEnd(isolate);
+          } else controller.enqueue(value);
+        } catch (error) {
+          isolate.streams.delete(control);
+          controller.error(error);
+          maybeEnd(isolate);
+        }
+      },
+      cancel(reason) {
+        isolate.streams.delete(control);
+        reader.cancel(reason).catch(() => {});
+        maybeEnd(isolate);
+      },
+    });
+  }
+
+  function onCall(isolate: Isolate, message: unknown[]): void {
+    const [, callId, requestId, op, ...args] = message as [
+      number,
+      number,
+      number,
+      string,
+      ...unknown[],
+    ];
+    const job = isolate.jobs.get(requestId);
+    const reply = (error: unknown, value?: unknown) => {
+      if (isolate.ended) return;
+      post(isolate, [
+        REPLY,
+        callId,
+        error === undefined ? undefined : encodeError(error),
+        value,
+      ]);
+    };
+    if (job === undefined || job.settled) {
+      reply(new Error("The request is over"));
+      return;
+    }
+    let answer: Promise<unknown>;
+    if (op === "render") {
+      const [path, values] = args as [string, Record<string, unknown>];
+      answer = options.render(job.target.file, path, decodeValues(values))
+        .then(async (response) => [
+          response.status,
+          flatHeaders(response.headers),
+          await response.text(),
+        ]);
+    } else {
+      const session = sync(job, args[0] as SessionData);
+      const before = session.data;
+      answer = (op === "end" ? session.end() : session.regenerate()).then(
+        () => session.data !== before,
+      );
+    }
+    answer.then((value) => reply(undefined, value), (error) => reply(error));
+  }
+
+  /** Settles a job and lets its isolate go if it was the last. */
+  function settle(job: Job, how: () => void): void {
+    how();
+    const isolate = job.isolate;
+    if (isolate === undefined) return;
+    isolate.jobs.delete(job.id);
+    if (isolate.jobs.size > 0 || isolate.ended) return;
+    if (maybeEnd(isolate)) return;
+    // Extra isolates end when idle for a while.
+    if (isolate.pool.isolates.size > 1 && isolate.idleTimer === undefined) {
+      isolate.idleTimer = setTimeout(() => {
+        isolate.idleTimer = undefined;
+        if (isolate.jobs.size === 0 && isolate.pool.isolates.size > 1) {
+          retire(isolate);
+        }
+      }, IDLE_MS);
+      Deno.unrefTimer(isolate.idleTimer!);
+    }
+  }
+
+  /** No new requests for `isolate`; it ends once idle. */
+  function retire(isolate: Isolate): void {
+    isolate.retiring = true;
+    isolate.pool.isolates.delete(isolate);
+    maybeEnd(isolate);
+  }
+
+  function maybeEnd(isolate: Isolate): boolean {
+    if (!isolate.retiring || isolate.ended) return false;
+    if (isolate.jobs.size > 0 || isolate.streams.size > 0) return false;
+    terminate(isolate);
+    return true;
+  }
+
+  function terminate(isolate: Isolate): void {
+    if (isolate.ended) return;
+    isolate.ending.terminated = true;
+    isolate.retiring = true;
+    isolate.worker.terminate();
+    ended(isolate);
+  }
+
+  /** An isolate has ended: whatever it still had gets an answer. */
+  function ended(isolate: Isolate): void {
+    if (isolate.ended) {
+      return;
+    }
+    isolate.ended = true;
+    isolate.pool.isolates.delete(isolate);
+    all.delete(isolate);
+    if (isolate.idleTimer !== undefined) clearTimeout(isolate.idleTimer);
+    const gone = new Error("The page's isolate ended");
+    for (const stream of isolate.streams) stream.error(gone);
+    isolate.streams.clear();
+    const jobs = [...isolate.jobs.values()];
+    if (jobs.length > 0 && !isolate.ending.terminated) {
+      const error = endingError(isolate);
+      const named = pageIn(isolate.ending) ?? jobs[0]!.name;
+      log(
+        `scriptserver: page "${named}" ${error.message}; ${jobs.length} request${
+          jobs.length === 1 ? "" : "s"
+        } answered 500`,
+      );
+      for (const job of jobs) {
+        const page = new PageError(
+          job.name,
+          `Page "${job.name}": ${error.message}`,
+          error,
+        );
+        settle(job, () => job.reject(page));
+      }
+    } else if (!isolate.ending.terminated && isolate.ending.error) {
+      log(
+        `scriptserver: a page isolate ended on an uncaught error: ${
+          describe(isolate.ending.error)
+        }`,
+      );
+    }
+    for (const job of jobs) {
+      settle(
+        job,
+        () => job.reject(new HttpError(503, "The page's isolate ended")),
+      );
+    }
+    if (all.size === 0) {
+      stopSweeping();
+      closed?.resolve();
+    }
+  }
+
+  /** The root file named in how an isolate ended, if any. */
+  function pageIn(ending: Ending): string | undefined {
+    const stack = ending.stack ??
+      (ending.error instanceof Error ? ending.error.stack : undefined);
+    if (stack === undefined) return undefined;
+    const prefix = toFileUrl(root).href + "/";
+    const at = stack.indexOf(prefix);
+    if (at === -1) return undefined;
+    const rest = stack.slice(at + prefix.length).match(/^[^:?#)\s]+/);
+    return rest === null ? undefined : decodeURI(rest[0]);
+  }
+
+  function endingError(isolate: Isolate): Error {
+    const { code, how, stack, error } = isolate.ending;
+    if (error !== undefined) {
+      const ending = new Error(
+        `ended its isolate with an uncaught error: ${describe(error)}`,
+        { cause: error },
+      );
+      if (error instanceof Error && error.stack) ending.stack = error.stack;
+      return ending;
+    }
+    if (stack !== undefined) {
+      const ending = new Error(`ended its isolate: it called ${how}`);
+      // Where the page called it, without the isolate's own frames.
+      const frames = stack.split("\n").slice(1).filter((line) =>
+        !line.includes(WORKER_URL.href)
+      );
+      ending.stack = `Error: ${ending.message}\n${frames.join("\n")}`;
+      return ending;
+    }
+    return new Error(
+      `ended its isolate unexpectedly (exit code ${code ?? "unknown"})`,
+    );
+  }
+
+  function describe(error: unknown): string {
+    return error instanceof Error ? error.message : String(error);
+  }
+
+  function startSweeping(): void {
+    if (sweeper !== undefined) return;
+    sweeper = setInterval(sweep, SWEEP_MS);
+  }
+
+  function stopSweeping(): void {
+    if (sweeper === undefined) return;
+    clearInterval(sweeper);
+    sweeper = undefined;
+  }
+
+  function timedOut(job: Job): HttpError {
+    log(
+      `scriptserver: page "${job.name}" did not answer within ${
+        seconds(pageTimeout)
+      } (--page-timeout); answered 503`,
+    );
+    return new HttpError(
+      503,
+      `The page did not answer within ${seconds(pageTimeout)}.`,
+    );
+  }
+
+  /** Checks on every isolate: silent ones, late pages, gone clients. */
+  function sweep(): void {
+    const now = Date.now();
+    for (const isolate of [...all]) {
+      if (isolate.ended) continue;
+      if (!isolate.ready) {
+        if (now - isolate.startedAt > BOOT_MS) {
+          isolate.ending.error = new Error(
+            `a page isolate did not start within ${seconds(BOOT_MS)}`,
+          );
+          isolate.ending.terminated = false;
+          isolate.worker.terminate();
+        }
+        continue;
+      }
+      const busy = isolate.jobs.size > 0 || isolate.awaiting;
+      if (busy && now - isolate.heardAt > STALL_MS) {
+        if (isolate.pingedAt === undefined) {
+          isolate.pingedAt = now;
+          isolate.worker.postMessage([[PING]]);
+        } else if (now - isolate.pingedAt > STALL_MS && !isolate.stalled) {
+          isolate.stalled = true;
+          reroute(isolate);
+        }
+      }
+      let late: Job | undefined;
+      for (const job of isolate.jobs.values()) {
+        if (job.request.signal.aborted) {
+          settle(
+            job,
+            () => job.resolve(new Response(null, { status: CLIENT_GONE })),
+          );
+          if (!isolate.stalled) post(isolate, [CANCEL, job.id]);
+        } else if (now - job.started > pageTimeout) {
+          if (isolate.stalled) late ??= job;
+          else {
+            settle(job, () => job.reject(timedOut(job)));
+            post(isolate, [CANCEL, job.id]);
+          }
+        }
+      }
+      if (late !== undefined) {
+        // It runs a page that never yields: end it; the other requests it
+        // had are answered too.
+        settle(late, () => late.reject(timedOut(late)));
+        for (const job of [...isolate.jobs.values()]) {
+          settle(
+            job,
+            () =>
+              job.reject(
+                new HttpError(
+                  503,
+                  "The page shared an isolate with a page that did not answer in time.",
+                ),
+              ),
+          );
+        }
+        terminate(isolate);
+      }
+      if (closing && isolate.stalled) terminate(isolate);
+    }
+    if (all.size === 0) stopSweeping();
+  }
+
+  /** Requests still waiting to be sent to a stalled isolate go elsewhere. */
+  function reroute(isolate: Isolate): void {
+    const kept: unknown[][] = [];
+    const moved: Job[] = [];
+    for (const message of isolate.outbox) {
+      const job = message[0] === REQUEST
+        ? isolate.jobs.get(message[1] as number)
+        : undefined;
+      if (job === undefined || job.body !== undefined) kept.push(message);
+      else moved.push(job);
+    }
+    isolate.outbox = kept;
+    for (const job of moved) {
+      isolate.jobs.delete(job.id);
+      assign(job, isolate.pool.isolates.size > 0 ? isolate.pool : current!);
+    }
+  }
+
+  /** A job for a request with a body to read or a session to look up. */
+  async function prepare(
+    request: Request,
+    target: Target,
+    page: PageEntry,
+  ): Promise<Job> {
+    let body: ReadableStream<Uint8Array> | undefined;
+    // The body streams to the isolate, within its limits; what the limit
+    // throws (413, 503) is kept to answer with.
+    const limit: { error?: unknown } = {};
+    if (mayHaveBody(request)) {
+      const limited = limitBody(request, bodyLimits);
+      if (limited.body !== null) {
+        const reader = limited.body.getReader();
+        body = new ReadableStream<Uint8Array>({
+          async pull(controller) {
+            try {
+              const { done, value } = await reader.read();
+              if (done) controller.close();
+              else controller.enqueue(value);
+            } catch (error) {
+              limit.error ??= error;
+              controller.error(error);
+            }
+          },
+          cancel(reason) {
+            return reader.cancel(reason);
+          },
+        }, { highWaterMark: 0 });
+      }
+    }
+    const job = new Job(request, target, page, body);
+    job.bodyLimit = limit;
+    // Only a request with cookies can name a session. If the store cannot
+    // say (it is down), only a page that uses the session fails.
+    if (request.headers.has("cookie")) {
+      try {
+        job.session = await openSession(request, sessionOptions(job));
+        job.message[11] = job.session.data;
+      } catch (error) {
+        job.message[12] = encodeError(error);
+      }
+    }
+    return job;
+  }
+
+  return {
+    run(request, target) {
+      if (closing) {
+        return Promise.reject(
+          new HttpError(503, "The server is shutting down."),
+        );
+      }
+      const [pool, page] = poolFor(target.file);
+      if (page.refused !== undefined) return Promise.reject(page.refused);
+      if (!mayHaveBody(request) && !request.headers.has("cookie")) {
+        // The hot path: nothing to read or look up first.
+        const job = new Job(request, target, page, undefined);
+        assign(job, pool);
+        return job.promise;
+      }
+      return prepare(request, target, page).then((job) => {
+        // The code may have changed meanwhile.
+        assign(job, poolFor(target.file)[0]);
+        return job.promise;
+      });
+    },
+
+    close(graceMs = 2_000) {
+      closing = true;
+      if (all.size === 0) return Promise.resolve();
+      closed ??= Promise.withResolvers<void>();
+      for (const isolate of [...all]) {
+        if (isolate.stalled) terminate(isolate);
+        else retire(isolate);
+      }
+      const timer = setTimeout(() => {
+        for (const isolate of [...all]) terminate(isolate);
+      }, graceMs);
+      return closed.promise.finally(() => clearTimeout(timer));
+    },
+  };
+}
+
+/** Whether a request can carry a body worth reading. */
+function mayHaveBody(request: Request): boolean {
+  const { method, headers } = request;
+  if (method === "GET" || method === "HEAD") {
+    return headers.has("content-length") || headers.has("transfer-encoding");
+  }
+  return true;
+}

@@ -1,0 +1,654 @@
+/**
+ * A page isolate: the module the server starts in each of its page
+ * Workers (see isolate_runner.ts). It imports pages, builds their context
+ * from the requests the server sends, and sends back what they answer;
+ * what only the server can do (templates, the session store) it asks for.
+ *
+ * @module
+ */
+import { parseForm } from "../body.ts";
+import { HttpError } from "../http_error.ts";
+import { PageError } from "./page_error.ts";
+import { importPage } from "./page_module.ts";
+import {
+  type ContextServices,
+  createContext,
+  type PageFunction,
+  type RequestParts,
+} from "./page_context.ts";
+import { mergeHeaders, pageResultParts } from "./page_response.ts";
+import type { RequestSession } from "../sessions/session.ts";
+import type { SessionData } from "../sessions/session_store.ts";
+import type { TemplateValues } from "../templates/template.ts";
+import type { FileInfo } from "../files/files.ts";
+import type { ConnectionInfo, Target } from "../types.ts";
+import {
+  ACK,
+  CALL,
+  CANCEL,
+  decodeError,
+  encodeError,
+  encodeValues,
+  type ErrorInfo,
+  EXITING,
+  FAILURE,
+  flatHeaders,
+  headersOf,
+  type IsolateSetup,
+  PING,
+  PONG,
+  PRESET_BYTES,
+  PRESET_HTML,
+  PRESET_JSON,
+  PRESET_NONE,
+  READY,
+  REPLY,
+  REQUEST,
+  RESPONSE,
+  STRAY,
+} from "./isolate_protocol.ts";
+// What pages import as "scriptserver": loaded before any page.
+import "../page_api.ts";
+
+// Typed by a declaration of its own: importing "node:worker_threads" by
+// name would bring Node's global types into the whole type check.
+const THREADS = "node:worker_threads";
+const { parentPort, workerData } = await import(
+  THREADS
+) as typeof import("./worker_threads.d.ts");
+
+const port = parentPort;
+if (port === null) {
+  throw new Error("page_worker.ts runs in a page isolate only");
+}
+const setup = workerData as IsolateSetup;
+// Page code written for Web Workers and browsers reaches the global as
+// `self`, which node:worker_threads does not define.
+(globalThis as { self?: unknown }).self ??= globalThis;
+
+// A page that ends its isolate is told apart from a crash: the server
+// hears how and where, and can name the page in its log.
+const exit = Deno.exit;
+function exiting(how: string): void {
+  port!.postMessage([[EXITING, how, new Error("exit").stack ?? ""]]);
+}
+Object.defineProperty(Deno, "exit", {
+  value: (code?: number): never => {
+    exiting(`Deno.exit(${code ?? ""})`);
+    return exit(code);
+  },
+});
+(globalThis as { close?: () => void }).close = () => {
+  exiting("self.close()");
+  exit(0);
+};
+
+// An error no page awaited (thrown in a timer, a promise nobody awaited)
+// is logged by the server, as in-process; requests of the page it came
+// from that are still running get a 500 with it. The isolate lives on.
+function stray(error: unknown): void {
+  const stack = error instanceof Error ? error.stack ?? "" : "";
+  let named: PageCall | undefined;
+  for (const call of calls.values()) {
+    if (!stack.includes(`${call.url}:`)) continue;
+    named ??= call;
+    fail(
+      call,
+      new PageError(
+        call.name,
+        `Page "${call.name}" failed: an error no code awaited`,
+        error,
+      ),
+    );
+  }
+  send([STRAY, encodeError(error), named?.name]);
+}
+globalThis.addEventListener("error", (event) => {
+  event.preventDefault();
+  stray(event.error);
+});
+globalThis.addEventListener("unhandledrejection", (event) => {
+  event.preventDefault();
+  stray(event.reason);
+});
+
+// Messages go out in batches: one per batch received (the server sends
+// the next batch once this one arrives), and one per turn of the event
+// loop for answers that came later.
+let outbox: unknown[][] = [];
+let transfers: Transferable[] = [];
+let flushing = false;
+
+function send(message: unknown[], transfer?: Transferable): void {
+  outbox.push(message);
+  if (transfer !== undefined) transfers.push(transfer);
+  schedule();
+}
+
+function schedule(): void {
+  if (flushing) return;
+  flushing = true;
+  queueMicrotask(flush);
+}
+
+function flush(): void {
+  flushing = false;
+  const batch = outbox;
+  const transfer = transfers;
+  outbox = [];
+  transfers = [];
+  try {
+    port!.postMessage(batch, transfer);
+  } catch {
+    // Something in the batch cannot be cloned (a function in the session,
+    // say): send the messages one by one, and fail the one that cannot go.
+    for (const message of batch) sendAlone(message);
+  }
+}
+
+function sendAlone(message: unknown[]): void {
+  try {
+    const transfer = message.filter((part) => part instanceof ReadableStream);
+    port!.postMessage([message], transfer as Transferable[]);
+  } catch (error) {
+    const [kind, id] = message;
+    if (kind === RESPONSE || kind === FAILURE) {
+      const problem = new TypeError(
+        `The page's answer or session cannot be sent to the server: ${
+          (error as Error).message
+        }. Session values and template values must be plain data (strings, numbers, arrays, plain objects).`,
+        { cause: error },
+      );
+      const call = calls.get(id as number);
+      port!.postMessage([[
+        FAILURE,
+        id,
+        encodeError(new PageError(call?.name ?? "", problem.message, problem)),
+        undefined,
+      ]]);
+    } else if (kind === CALL) {
+      replies.get(id as number)?.reject(
+        new TypeError(
+          `Cannot send to the server: ${
+            (error as Error).message
+          }. Template values must be plain data, SafeHtml (ctx.html) or arrays and objects of them.`,
+          { cause: error },
+        ),
+      );
+      replies.delete(id as number);
+    }
+  }
+}
+
+/** The page whose code is running now: V8 stops a page that exhausts the heap, and this tells which. */
+let running: number | undefined;
+
+/** Pages by URL: this isolate lives for one version of the code. */
+const pages = new Map<
+  string,
+  { promise: Promise<PageFunction>; ready?: PageFunction }
+>();
+
+function pageAt(url: string, name: string) {
+  let entry = pages.get(url);
+  if (entry === undefined) {
+    const promise = importPage(url, name);
+    const created: { promise: Promise<PageFunction>; ready?: PageFunction } = {
+      promise,
+    };
+    promise.then((page) => created.ready = page, () => {});
+    pages.set(url, created);
+    entry = created;
+  }
+  return entry;
+}
+
+/** Calls to the server awaiting their reply, by call id. */
+const replies = new Map<
+  number,
+  { resolve(value: unknown): void; reject(error: unknown): void }
+>();
+let nextCall = 0;
+
+function callServer(request: number, op: string, ...args: unknown[]) {
+  const id = nextCall++;
+  const { promise, resolve, reject } = Promise.withResolvers<unknown>();
+  replies.set(id, { resolve, reject });
+  send([CALL, id, request, op, ...args]);
+  return promise;
+}
+
+/** The request as the page sees it, made of the message on first use. */
+class IsolateRequest implements RequestParts {
+  readonly method: string;
+  readonly #url: string;
+  readonly #flat: string[];
+  readonly #body: ReadableStream<Uint8Array> | undefined;
+  #headers: Headers | undefined;
+  #request: Request | undefined;
+  controller: AbortController | undefined;
+
+  constructor(
+    method: string,
+    url: string,
+    flat: string[],
+    body: ReadableStream<Uint8Array> | undefined,
+  ) {
+    this.method = method;
+    this.#url = url;
+    this.#flat = flat;
+    this.#body = body;
+  }
+
+  get headers(): Headers {
+    return this.#headers ??= headersOf(this.#flat);
+  }
+
+  get request(): Request {
+    if (this.#request === undefined) {
+      this.controller = new AbortController();
+      this.#request = new Request(this.#url, {
+        method: this.method,
+        headers: this.headers,
+        signal: this.controller.signal,
+        ...(this.#body === undefined
+          ? {}
+          : { body: this.#body, duplex: "half" } as RequestInit),
+      });
+    }
+    return this.#request;
+  }
+}
+
+/** The dispatcher's Target, rebuilt from the message. */
+class IsolateTarget implements Target {
+  readonly file: FileInfo;
+  readonly scriptName: string;
+  readonly pathInfo: string;
+  readonly connection: ConnectionInfo | undefined;
+  readonly #href: string;
+  #url: URL | undefined;
+  #query: URLSearchParams | undefined;
+
+  constructor(
+    path: string,
+    href: string,
+    scriptName: string,
+    pathInfo: string,
+    remote: string | undefined,
+  ) {
+    this.file = { path, isDirectory: false, size: 0, mtime: null };
+    this.#href = href;
+    this.scriptName = scriptName;
+    this.pathInfo = pathInfo;
+    this.connection = remote === undefined
+      ? undefined
+      : { remoteAddr: { transport: "tcp", hostname: remote, port: 0 } };
+  }
+
+  get url(): URL {
+    return this.#url ??= new URL(this.#href);
+  }
+
+  get query(): URLSearchParams {
+    if (this.#query === undefined) {
+      const at = this.#href.indexOf("?");
+      this.#query = new URLSearchParams(at === -1 ? "" : this.#href.slice(at));
+    }
+    return this.#query;
+  }
+}
+
+/** Rendered templates' text, so that returning one sends a string. */
+const rendered = new WeakMap<Response, string>();
+
+/**
+ * One request's state in the isolate: its context's services, and its
+ * session, whose data came with the request and whose changes go back
+ * with the answer (the server writes the store).
+ */
+class PageCall implements ContextServices, RequestSession {
+  readonly id: number;
+  readonly url: string;
+  readonly name: string;
+  readonly parts: IsolateRequest;
+  readonly target: IsolateTarget;
+  parsedForm: FormData | undefined;
+  headers: Headers | undefined;
+  cancelled = false;
+  #data: SessionData | undefined;
+  #failure: ErrorInfo | undefined;
+  /** Whether the page used its session (its data then goes back). */
+  touched = false;
+  /** Regenerations and ends, in order; the answer waits for them. */
+  work: Promise<void> | undefined;
+  workFailure: { error: unknown } | undefined;
+
+  constructor(
+    id: number,
+    url: string,
+    name: string,
+    parts: IsolateRequest,
+    target: IsolateTarget,
+    data: SessionData | undefined,
+    failure: ErrorInfo | undefined,
+  ) {
+    this.id = id;
+    this.url = url;
+    this.name = name;
+    this.parts = parts;
+    this.target = target;
+    this.#data = data;
+    this.#failure = failure;
+  }
+
+  form(): FormData {
+    return this.parsedForm ??= new FormData();
+  }
+
+  responseHeaders(): Headers {
+    return this.headers ??= new Headers();
+  }
+
+  session(): RequestSession {
+    if (this.#failure !== undefined) throw decodeError(this.#failure);
+    this.touched = true;
+    return this;
+  }
+
+  get data(): SessionData {
+    return this.#data ??= Object.create(null);
+  }
+
+  /** The session's data as it goes back, or `undefined` if unused. */
+  get sessionOut(): SessionData | undefined {
+    return this.touched ? this.data : undefined;
+  }
+
+  regenerate(): Promise<void> {
+    return this.#enqueue("regenerate");
+  }
+
+  end(): Promise<void> {
+    return this.#enqueue("end");
+  }
+
+  commit(): Promise<void> {
+    return Promise.resolve();
+  }
+
+  #enqueue(op: "regenerate" | "end"): Promise<void> {
+    const run = (this.work ?? Promise.resolve()).then(async () => {
+      const reset = await callServer(this.id, op, this.data);
+      if (reset) this.#data = Object.create(null);
+    });
+    this.work = run.catch((error) => {
+      this.workFailure ??= { error };
+    });
+    return run;
+  }
+
+  render(path: string, values: TemplateValues): Promise<Response> {
+    return callServer(this.id, "render", path, encodeValues(values)).then(
+      (reply) => {
+        const [status, flat, text] = reply as [number, string[], string];
+        const response = new Response(text, {
+          status,
+          headers: headersOf(flat),
+        });
+        rendered.set(response, text);
+        return response;
+      },
+    );
+  }
+}
+
+/** Requests in this isolate, by id. */
+const calls = new Map<number, PageCall>();
+
+/** Starts a request; resolves, if not at once, when its page has started. */
+function onRequest(message: unknown[]): Promise<void> | undefined {
+  const [
+    ,
+    id,
+    url,
+    name,
+    path,
+    method,
+    href,
+    flat,
+    scriptName,
+    pathInfo,
+    remote,
+    data,
+    failure,
+    body,
+  ] = message as [
+    number,
+    number,
+    string,
+    string,
+    string,
+    string,
+    string,
+    string[],
+    string,
+    string,
+    string | undefined,
+    SessionData | undefined,
+    ErrorInfo | undefined,
+    ReadableStream<Uint8Array> | undefined,
+  ];
+  const parts = new IsolateRequest(method, href, flat, body);
+  const target = new IsolateTarget(path, href, scriptName, pathInfo, remote);
+  const call = new PageCall(id, url, name, parts, target, data, failure);
+  calls.set(id, call);
+  const page = pageAt(url, name);
+  // The hot path: a loaded page, no body, a value returned at once.
+  if (page.ready !== undefined && body === undefined) {
+    run(call, page.ready);
+    return undefined;
+  }
+  const prepared = prepare(call, page.promise, body !== undefined).catch((
+    error,
+  ) => fail(call, error));
+  // A request with a body is taken once its page is loaded: its body may
+  // take long to arrive, and other requests must not wait for it.
+  return body === undefined ? prepared : page.promise.then(() => {}, () => {});
+}
+
+async function prepare(
+  call: PageCall,
+  page: Promise<PageFunction>,
+  bodied: boolean,
+): Promise<void> {
+  const fn = await page;
+  if (bodied) {
+    call.parsedForm = await parseForm(call.parts.request, setup.maxFields);
+  }
+  run(call, fn);
+}
+
+function run(call: PageCall, page: PageFunction): void {
+  let value: unknown;
+  running = call.id;
+  try {
+    value = page(createContext(call.parts, call.target, call));
+  } catch (error) {
+    running = undefined;
+    thrown(call, error);
+    return;
+  }
+  running = undefined;
+  if (value instanceof Promise) {
+    value.then(
+      (result) => finish(call, result),
+      (error) => thrown(call, error),
+    );
+  } else {
+    finish(call, value);
+  }
+}
+
+/** What a page threw: a Response is an answer; an HttpError passes as it is. */
+function thrown(call: PageCall, error: unknown): void {
+  if (error instanceof Response) return finish(call, error);
+  if (error instanceof HttpError) return fail(call, error);
+  fail(call, new PageError(call.name, `Page "${call.name}" failed`, error));
+}
+
+function fail(call: PageCall, error: unknown): void {
+  const send_ = () => {
+    if (!calls.delete(call.id) || call.cancelled) return;
+    send([FAILURE, call.id, encodeError(error), call.sessionOut]);
+  };
+  if (call.work === undefined) send_();
+  else call.work.then(send_);
+}
+
+function finish(call: PageCall, value: unknown): void {
+  if (call.work !== undefined) {
+    const work = call.work;
+    call.work = undefined;
+    work.then(() => {
+      if (call.workFailure !== undefined) fail(call, call.workFailure.error);
+      else finish(call, value);
+    });
+    return;
+  }
+  if (!calls.has(call.id) || call.cancelled) {
+    calls.delete(call.id);
+    if (value instanceof Response) value.body?.cancel().catch(() => {});
+    return;
+  }
+  let parts;
+  try {
+    parts = pageResultParts(value, call.target.scriptName.slice(1));
+  } catch (error) {
+    fail(call, new PageError(call.name, (error as Error).message, error));
+    return;
+  }
+  calls.delete(call.id);
+  const own = call.headers;
+  const session = call.sessionOut;
+  switch (parts.kind) {
+    case "html":
+    case "json": {
+      const preset = parts.kind === "html" ? PRESET_HTML : PRESET_JSON;
+      send([RESPONSE, call.id, 200, headed(own, preset), parts.body, session]);
+      return;
+    }
+    case "empty":
+      send([RESPONSE, call.id, 204, headed(own, PRESET_NONE), null, session]);
+      return;
+    case "bytes": {
+      const { body } = parts;
+      const headers = headed(own, PRESET_BYTES);
+      if (body instanceof ReadableStream) {
+        send([RESPONSE, call.id, 200, headers, body, session], body);
+      } else {
+        // Copied, not transferred: the page may keep its bytes.
+        send([RESPONSE, call.id, 200, headers, body, session]);
+      }
+      return;
+    }
+    case "response": {
+      const original = parts.response;
+      const response = own === undefined
+        ? original
+        : mergeHeaders(original, own);
+      const text = original.bodyUsed ? undefined : rendered.get(original);
+      const headers = flatHeaders(response.headers);
+      const status = response.status;
+      if (text !== undefined) {
+        send([RESPONSE, call.id, status, headers, text, session]);
+      } else if (response.body === null) {
+        send([RESPONSE, call.id, status, headers, null, session]);
+      } else {
+        const body = response.body;
+        send([RESPONSE, call.id, status, headers, body, session], body);
+      }
+      return;
+    }
+  }
+}
+
+/** The page's headers (flat), or a preset's index when it set none. */
+function headed(own: Headers | undefined, preset: number): number | string[] {
+  if (own === undefined) return preset;
+  return flatHeaders(withDefaultType(own, preset));
+}
+
+const PRESET_TYPES: Record<number, string | undefined> = {
+  [PRESET_HTML]: "text/html; charset=utf-8",
+  [PRESET_JSON]: "application/json; charset=utf-8",
+  [PRESET_BYTES]: "application/octet-stream",
+};
+
+function withDefaultType(headers: Headers, preset: number): Headers {
+  const type = PRESET_TYPES[preset];
+  if (type !== undefined && !headers.has("content-type")) {
+    headers.set("content-type", type);
+  }
+  return headers;
+}
+
+port.on("message", (batch: unknown[][]) => {
+  // A page that was running when the last batch arrived and never
+  // returned was stopped by V8 (its heap was exhausted).
+  if (running !== undefined) {
+    const lost = running;
+    running = undefined;
+    calls.delete(lost);
+    send([PONG, lost]);
+  }
+  // The batch is acknowledged once each of its pages has started (after
+  // its import and form): until then the server holds back new requests,
+  // and if one of them never yields, those go to another isolate.
+  let starting = 1;
+  const started = () => {
+    if (--starting === 0) send([ACK]);
+  };
+  let pingOnly = true;
+  for (const message of batch) {
+    if (message[0] !== PING) pingOnly = false;
+    switch (message[0]) {
+      case REQUEST: {
+        const pending = onRequest(message);
+        if (pending !== undefined) {
+          starting++;
+          pending.then(started);
+        }
+        break;
+      }
+      case REPLY: {
+        const [, id, error, value] = message as [
+          number,
+          number,
+          ErrorInfo | undefined,
+          unknown,
+        ];
+        const waiting = replies.get(id);
+        replies.delete(id);
+        if (error !== undefined) waiting?.reject(decodeError(error));
+        else waiting?.resolve(value);
+        break;
+      }
+      case CANCEL: {
+        const call = calls.get(message[1] as number);
+        if (call !== undefined) {
+          call.cancelled = true;
+          call.parts.controller?.abort();
+        }
+        break;
+      }
+      case PING:
+        send([PONG, undefined]);
+        break;
+    }
+  }
+  if (pingOnly) starting = -1;
+  else started();
+});
+
+send([READY]);

@@ -1,0 +1,233 @@
+// Pages in supervised isolates, against a real server process: a faulty
+// page costs one request, never the server.
+import { assert, assertEquals, assertStringIncludes } from "./_assert.ts";
+import { join } from "@std/path";
+import {
+  eventually,
+  LIB_DIR,
+  type RunningServer,
+  spawnServer,
+  tempTree,
+  waitExit,
+} from "./_helpers.ts";
+
+async function get(
+  server: RunningServer,
+  path: string,
+): Promise<{ status: number; body: string }> {
+  const response = await fetch(new URL(path, server.url));
+  return { status: response.status, body: await response.text() };
+}
+
+const SITE = {
+  "spin.ts": "export default () => { while (true) {} };",
+  "hello.ts": `export default (ctx) => "hello " + (ctx.query.get("n") ?? "");`,
+  "hello.tpl": "template $name",
+  "a.txt": "static",
+  "docs/b.txt": "listed",
+};
+
+Deno.test("a page that never yields gets 503 after --page-timeout while everything else is answered", async () => {
+  await using dir = await tempTree(SITE);
+  const server = await spawnServer({
+    root: dir.path,
+    args: ["--page-timeout", "2s"],
+  });
+  try {
+    const spinning = get(server, "/spin.ts");
+    // Meanwhile: static files, listings, templates and other pages.
+    for (let i = 0; i < 3; i++) {
+      assertEquals((await get(server, "/a.txt")).body, "static");
+      assertStringIncludes((await get(server, "/docs/")).body, "b.txt");
+      assertEquals(
+        (await get(server, "/hello.tpl?name=x")).body,
+        "template x",
+      );
+      assertEquals((await get(server, `/hello.ts?n=${i}`)).body, `hello ${i}`);
+    }
+    const spun = await spinning;
+    assertEquals(spun.status, 503);
+    assertStringIncludes(spun.body, "did not answer within 2 s");
+    await server.stderr.waitFor((l) =>
+      l.includes('page "spin.ts" did not answer within 2 s')
+    );
+    // Its isolate was ended and replaced: pages still answer.
+    assertEquals((await get(server, "/hello.ts?n=after")).body, "hello after");
+  } finally {
+    assertEquals((await server.stop()).code, 0);
+  }
+});
+
+Deno.test("SIGTERM stops the server while a page spins", async () => {
+  await using dir = await tempTree(SITE);
+  const server = await spawnServer({ root: dir.path });
+  const spinning = fetch(new URL("/spin.ts", server.url)).then(
+    (r) => r.status,
+    () => 0,
+  );
+  // A page answered after the spin began: the spin is running.
+  assertEquals((await get(server, "/hello.ts?n=1")).body, "hello 1");
+  server.process.kill("SIGTERM");
+  // The default --page-timeout is 30 s: the server does not wait for it.
+  const status = await waitExit(server.process, 5_000);
+  assertEquals(status.code, 0);
+  assert([0, 503].includes(await spinning));
+  await server.stop();
+});
+
+Deno.test("a page that ends its isolate or throws in a timer costs its request: 500, the page named, the server serving", async () => {
+  await using dir = await tempTree({
+    ...SITE,
+    "exit.ts": "export default () => { Deno.exit(42); };",
+    "close.ts": "export default () => { self.close(); return 'no'; };",
+    "timer.ts":
+      "export default () => { setTimeout(() => { throw new Error('boom in a timer'); }, 0); return new Promise(() => {}); };",
+  });
+  const server = await spawnServer({ root: dir.path });
+  try {
+    for (
+      const [page, says, logged] of [
+        ["exit.ts", "it called Deno.exit(42)", "ended its isolate"],
+        ["close.ts", "it called self.close()", "ended its isolate"],
+        // The isolate lives on: the error is the page's, not the isolate's.
+        ["timer.ts", "boom in a timer", ": an error no code awaited"],
+      ] as const
+    ) {
+      const failed = await get(server, `/${page}`);
+      assertEquals(failed.status, 500, page);
+      // The development error page says what happened, and where.
+      assertStringIncludes(failed.body, says);
+      assertStringIncludes(failed.body, page);
+      await server.stderr.waitFor((l) =>
+        l.includes(
+          `page "${page}"${logged.startsWith(":") ? "" : " "}${logged}`,
+        )
+      );
+      assertEquals((await get(server, "/hello.ts?n=2")).body, "hello 2");
+    }
+  } finally {
+    assertEquals((await server.stop()).code, 0);
+  }
+});
+
+Deno.test("a page that exhausts its isolate's heap gets 500 and the server lives on", async () => {
+  await using dir = await tempTree({
+    ...SITE,
+    "hog.ts":
+      "export default () => { const a = []; while (true) a.push(new Array(1e5).fill(1.5)); };",
+  });
+  const server = await spawnServer({
+    root: dir.path,
+    args: ["--page-memory", "48m"],
+  });
+  try {
+    const hog = await get(server, "/hog.ts");
+    assertEquals(hog.status, 500);
+    assertStringIncludes(hog.body, "heap limit (48 MiB, --page-memory)");
+    await server.stderr.waitFor((l) => l.includes('page "hog.ts" exhausted'));
+    assertEquals((await get(server, "/hello.ts?n=3")).body, "hello 3");
+    assertEquals((await get(server, "/a.txt")).body, "static");
+  } finally {
+    assertEquals((await server.stop()).code, 0);
+  }
+});
+
+Deno.test("an edit to a helper a page imports shows on the next request", async () => {
+  await using dir = await tempTree({
+    "page.ts":
+      `import { version } from "./lib/_db.ts"; export default () => "version " + version;`,
+    "lib/_db.ts": `export const version = 1;`,
+  });
+  const server = await spawnServer({ root: dir.path });
+  try {
+    assertEquals((await get(server, "/page.ts")).body, "version 1");
+    await Deno.writeTextFile(
+      join(dir.path, "lib/_db.ts"),
+      `export const version = 2;`,
+    );
+    assertEquals(
+      await eventually(
+        async () => (await get(server, "/page.ts")).body,
+        (body) => body === "version 2",
+      ),
+      "version 2",
+    );
+  } finally {
+    assertEquals((await server.stop()).code, 0);
+  }
+});
+
+Deno.test("module state lives as long as the page's isolate: a guestbook in _store.ts", async () => {
+  await using dir = await tempTree({
+    "_store.ts": `export const entries: string[] = [];`,
+    "book.ts": `import { entries } from "./_store.ts";
+export default (ctx) => {
+  const name = ctx.query.get("sign");
+  if (name) entries.push(name);
+  return entries.join(",");
+};`,
+  });
+  const server = await spawnServer({ root: dir.path });
+  try {
+    assertEquals((await get(server, "/book.ts?sign=ann")).body, "ann");
+    assertEquals((await get(server, "/book.ts?sign=bob")).body, "ann,bob");
+    assertEquals((await get(server, "/book.ts")).body, "ann,bob");
+  } finally {
+    assertEquals((await server.stop()).code, 0);
+  }
+});
+
+Deno.test("sessions, forms and templates work across the isolate boundary", async () => {
+  await using dir = await tempTree({
+    "_hi.tpl": "<b>$who</b> $raw",
+    "count.ts": `export default (ctx) => {
+  ctx.session.count = (ctx.session.count ?? 0) + 1;
+  return String(ctx.session.count);
+};`,
+    "form.ts": `export default async (ctx) => {
+  const file = ctx.form.get("f");
+  const page = await ctx.render("_hi.tpl", { who: ctx.form.get("who"), raw: ctx.html("<i>ok</i>") });
+  return (await page.text()) + " " + file.name + ":" + (await file.text());
+};`,
+  });
+  const server = await spawnServer({ root: dir.path });
+  try {
+    const first = await fetch(new URL("/count.ts", server.url));
+    assertEquals(await first.text(), "1");
+    const cookie = first.headers.get("set-cookie")!.split(";")[0]!;
+    const second = await fetch(new URL("/count.ts", server.url), {
+      headers: { cookie },
+    });
+    assertEquals(await second.text(), "2");
+    const form = new FormData();
+    form.append("who", "<ann>");
+    form.append("f", new File(["bytes"], "up.txt"));
+    const posted = await fetch(new URL("/form.ts", server.url), {
+      method: "POST",
+      body: form,
+    });
+    assertEquals(
+      await posted.text(),
+      "<b>&lt;ann&gt;</b> <i>ok</i> up.txt:bytes",
+    );
+  } finally {
+    assertEquals((await server.stop()).code, 0);
+  }
+});
+
+Deno.test("without read access to scriptserver's lib/, pages run in-process and the server says so", async () => {
+  await using dir = await tempTree(SITE);
+  const server = await spawnServer({
+    root: dir.path,
+    permissions: [`--allow-read=${dir.path}`],
+    netPermission: true,
+  });
+  try {
+    await server.stderr.waitFor((l) =>
+      l.includes(`page isolates need --allow-read of ${LIB_DIR}`)
+    );
+    assertEquals((await get(server, "/hello.ts?n=4")).body, "hello 4");
+  } finally {
+    assertEquals((await server.stop()).code, 0);
+  }
+});
