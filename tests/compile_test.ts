@@ -14,6 +14,7 @@ import {
   NO_DENORT,
   REPO,
 } from "../tools/compile.ts";
+import { PAGE_WORKER } from "../lib/pages/isolate_runner.ts";
 import { V8_FLAGS } from "../tools/v8_flags.ts";
 import { freePort, tempTree, TIMEOUT_MS, waitExit } from "./_helpers.ts";
 
@@ -35,6 +36,8 @@ Deno.test("compileArgs() bakes in only read and net, embeds the site and names i
     join(REPO, "scripts"),
     "--include",
     "npm:redis@5.12.1",
+    "--include",
+    PAGE_WORKER,
     "--exclude",
     join(REPO, "scripts", ".env"),
     "--output",

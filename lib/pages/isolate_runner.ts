@@ -101,6 +101,12 @@ const CLIENT_GONE = 499;
 const WORKER_URL = new URL("./page_worker.ts", import.meta.url);
 
 /**
+ * The isolates' module as a path, for `deno compile --include`: it is
+ * started as a Worker, which a compiled binary's module graph cannot see.
+ */
+export const PAGE_WORKER: string = fromFileUrl(WORKER_URL);
+
+/**
  * Whether this process can start page isolates: their modules are
  * scriptserver's own `lib/`, which they must be allowed to read (a
  * compiled binary embeds them).
