@@ -1,8 +1,8 @@
 /** What the benchmark scripts share (and take from the tests' helpers). */
 import { V8_FLAGS } from "../tools/v8_flags.ts";
-import { LOCK_FLAG, MAIN, procStatus } from "../tests/_helpers.ts";
+import { LIB_DIR, LOCK_FLAG, MAIN, procStatus } from "../tests/_helpers.ts";
 
-export { freePort, MAIN } from "../tests/_helpers.ts";
+export { freePort, LIB_DIR, MAIN } from "../tests/_helpers.ts";
 
 /**
  * The command that runs scriptserver on `root` under its minimal
@@ -22,7 +22,8 @@ export function serverCommand(
     V8_FLAGS,
     "--no-prompt",
     `--allow-net=${[`127.0.0.1:${port}`, ...connects].join(",")}`,
-    `--allow-read=${root}`,
+    // ROOT, and scriptserver's lib/ for page isolates.
+    `--allow-read=${root},${LIB_DIR}`,
     MAIN,
     root,
     "--port",

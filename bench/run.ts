@@ -41,6 +41,7 @@ import {
 } from "./_report.ts";
 import { measureReference, measureServer } from "./page_edits.ts";
 import { hostileFigures, hostileTable } from "./hostile.ts";
+import { isolateFigures, isolateTable } from "./isolates.ts";
 import { V8_FLAGS } from "../tools/v8_flags.ts";
 
 const BARE: string = new URL("./_bare.ts", import.meta.url).pathname;
@@ -79,7 +80,7 @@ interface Workload {
 
 const WORKLOADS: Workload[] = [
   {
-    name: "hello.ts page",
+    name: "hello.ts page (--in-process)",
     path: HELLO,
     target: 0.85,
     p99: 2,
@@ -124,7 +125,9 @@ const WORKLOADS: Workload[] = [
 function startScriptserver(root: string, port = freePort()): Promise<Server> {
   return startProcess(
     "scriptserver",
-    pinned(0, serverCommand(root, port, ["--prod"])),
+    // In-process: the rows compare the server's own code paths; pages in
+    // isolates have their own figures (bench/isolates.ts).
+    pinned(0, serverCommand(root, port, ["--prod", "--in-process"])),
     port,
     { path: HELLO },
   );
@@ -395,6 +398,7 @@ if (import.meta.main) {
     const edits = await editCost();
     const start = await startups(root, hello.files);
     const hostile = await hostileFigures();
+    const isolates = await isolateFigures({ rounds: ROUNDS, seconds: SECONDS });
 
     const memory: Row[] = [
       {
@@ -478,6 +482,8 @@ ${resultsTable([...results.values()])}
 ${rowsTable("memory and start-up", memory)}
 
 ${hostileTable(hostile)}
+
+${isolateTable(isolates)}
 `;
     const written = [
       new URL("./RESULTS.md", import.meta.url).pathname,

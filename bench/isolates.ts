@@ -1,0 +1,263 @@
+/**
+ * Pages in supervised isolates: the figures behind "How pages run" in the
+ * README. The hello page in isolates and in-process, each against a bare
+ * `Deno.serve` sending the same answer in the same run (free to use both
+ * cores, as deployed, and pinned to one core with CPU µs per request); a
+ * static file's p99 while pages spin; RSS after 1,000 edits of a helper
+ * under load.
+ *
+ * Usage: deno run -A bench/isolates.ts   (also part of deno task bench)
+ */
+import { join } from "@std/path";
+import {
+  fmt,
+  freePort,
+  pinned,
+  rssOf,
+  type Server,
+  serverCommand,
+  startProcess,
+} from "./_common.ts";
+import { load, requireWrk, type Run, summarize } from "./_load.ts";
+
+const MiB = 1024 * 1024;
+const BARE: string = new URL("./_bare.ts", import.meta.url).pathname;
+const HELLO = "/hello.ts?name=world";
+
+/** One figure. */
+export interface IsolateRow {
+  what: string;
+  ours: string;
+  reference: string;
+  target: string;
+  ok: boolean;
+}
+
+async function makeSite(): Promise<string> {
+  const root = await Deno.makeTempDir({ prefix: "scriptserver-isolates-" });
+  const files: Record<string, string> = {
+    "hello.ts":
+      `export default (ctx) => "Hello " + ctx.escape(ctx.query.get("name") ?? "") + " !";`,
+    "spin.ts": "export default () => { while (true) {} };",
+    "page.ts":
+      `import { version } from "./_helper.ts"; export default () => "version " + version;`,
+    "_helper.ts": `export const version = 0;\n${"// padding\n".repeat(150)}`,
+    "4k.txt": "x".repeat(4096),
+  };
+  for (const [name, text] of Object.entries(files)) {
+    await Deno.writeTextFile(join(root, name), text);
+  }
+  return root;
+}
+
+function start(
+  root: string,
+  name: string,
+  extra: string[],
+  pin: boolean,
+): Promise<Server> {
+  const port = freePort();
+  const command = serverCommand(root, port, ["--prod", ...extra]);
+  return startProcess(name, pin ? pinned(0, command) : command, port, {
+    path: HELLO,
+  });
+}
+
+async function startBare(dir: string, from: Server, pin: boolean) {
+  const response = await fetch(`${from.url}${HELLO.slice(1)}`);
+  const headers: Record<string, string> = {};
+  for (const [key, value] of response.headers) {
+    if (!["date", "content-length"].includes(key)) headers[key] = value;
+  }
+  const body = join(dir, "hello.body");
+  const head = join(dir, "hello.json");
+  await Deno.writeTextFile(body, await response.text());
+  await Deno.writeTextFile(head, JSON.stringify(headers));
+  const port = freePort();
+  const command = [
+    Deno.execPath(),
+    "run",
+    `--allow-net=127.0.0.1:${port}`,
+    `--allow-read=${body},${head}`,
+    BARE,
+    String(port),
+    body,
+    head,
+  ];
+  return startProcess(
+    "bare Deno.serve",
+    pin ? pinned(0, command) : command,
+    port,
+  );
+}
+
+/** Interleaved rounds of `ours` and `bare`; the median of each. */
+async function versus(
+  ours: Server,
+  bare: Server,
+  rounds: number,
+  seconds: number,
+): Promise<{ ours: Run; bare: Run }> {
+  const options = { seconds };
+  await load(ours, HELLO, options);
+  await load(bare, "/", options);
+  const runs = { ours: [] as Run[], bare: [] as Run[] };
+  for (let i = 0; i < rounds; i++) {
+    runs.bare.push(await load(bare, "/", options));
+    runs.ours.push(await load(ours, HELLO, options));
+  }
+  return { ours: summarize(runs.ours), bare: summarize(runs.bare) };
+}
+
+function ratioRow(
+  what: string,
+  measured: { ours: Run; bare: Run },
+  target: number,
+): IsolateRow {
+  const ratio = measured.ours.rps / measured.bare.rps;
+  return {
+    what,
+    ours: `${fmt(measured.ours.rps)} req/s, ${
+      fmt(measured.ours.cpuUs, 1)
+    } µs CPU/req, p99 ${fmt(measured.ours.p99ms, 2)} ms`,
+    reference: `${fmt(measured.bare.rps)} req/s, ${
+      fmt(measured.bare.cpuUs, 1)
+    } µs CPU/req (bare)`,
+    target: `≥ ${target}×: ${ratio >= target ? "met" : "missed"} (${
+      fmt(ratio, 2)
+    }×)`,
+    ok: ratio >= target,
+  };
+}
+
+/** The figures; each starts and stops its own servers. */
+export async function isolateFigures(
+  { rounds = 3, seconds = 3 }: { rounds?: number; seconds?: number } = {},
+): Promise<IsolateRow[]> {
+  requireWrk();
+  const root = await makeSite();
+  const rows: IsolateRow[] = [];
+  const started: Server[] = [];
+  const up = async (server: Promise<Server>) => {
+    const s = await server;
+    started.push(s);
+    return s;
+  };
+  const stopAll = async () => {
+    for (const server of started.splice(0)) await server.stop();
+  };
+  try {
+    // Free to use both cores, as deployed.
+    {
+      const ours = await up(start(root, "isolates", [], false));
+      const bare = await up(startBare(root, ours, false));
+      rows.push(ratioRow(
+        "hello.ts page in isolates, both cores",
+        await versus(ours, bare, rounds, seconds),
+        0.5,
+      ));
+      await stopAll();
+    }
+    // Pinned to one core: every message wakes the other thread there.
+    {
+      const ours = await up(start(root, "isolates", [], true));
+      const bare = await up(startBare(root, ours, true));
+      rows.push(ratioRow(
+        "hello.ts page in isolates, pinned to one core",
+        await versus(ours, bare, rounds, seconds),
+        0.3,
+      ));
+      rows.at(-1)!.target = `reported: ${rows.at(-1)!.target}`;
+      rows.at(-1)!.ok = true;
+      const inProcess = await up(start(root, "in-process", [
+        "--in-process",
+      ], true));
+      rows.push(ratioRow(
+        "hello.ts page --in-process, pinned to one core",
+        await versus(inProcess, bare, rounds, seconds),
+        0.8,
+      ));
+      await stopAll();
+    }
+    // A static file's p99 while two pages spin (their isolates stuck).
+    {
+      const ours = await up(
+        start(root, "isolates", ["--page-timeout", "120s"], false),
+      );
+      const calm = await load(ours, "/4k.txt", { seconds });
+      const spins = [0, 1].map(() =>
+        fetch(`${ours.url}spin.ts`).then((r) => r.body?.cancel(), () => {})
+      );
+      const busy = await load(ours, "/4k.txt", { seconds });
+      const page = await load(ours, HELLO, { seconds });
+      const ok = busy.p99ms <= Math.max(2 * calm.p99ms, calm.p99ms + 2);
+      rows.push({
+        what: "4 KiB static file while two pages spin",
+        ours: `p99 ${fmt(busy.p99ms, 2)} ms, ${
+          fmt(busy.rps)
+        } req/s; hello page meanwhile ${fmt(page.rps)} req/s`,
+        reference: `p99 ${fmt(calm.p99ms, 2)} ms, ${
+          fmt(calm.rps)
+        } req/s with no page spinning`,
+        target: `p99 unchanged (≤ 2× or +2 ms): ${ok ? "met" : "missed"}`,
+        ok,
+      });
+      await stopAll();
+      await Promise.all(spins);
+    }
+    // RSS after 1,000 edits of a helper under load.
+    {
+      const ours = await up(start(root, "isolates", [], false));
+      await (await fetch(`${ours.url}page.ts`)).text();
+      const loading = load(ours, HELLO, { seconds: 1000 });
+      loading.catch(() => {});
+      const before = rssOf(ours.pid);
+      const helper = join(root, "_helper.ts");
+      const padding = "// padding\n".repeat(150);
+      for (let edit = 1; edit <= 1000; edit++) {
+        await Deno.writeTextFile(
+          helper,
+          `export const version = ${edit};\n${padding}`,
+        );
+        // Each version is asked for until it shows (bounded).
+        for (let tries = 0; tries < 500; tries++) {
+          const body = await (await fetch(`${ours.url}page.ts`)).text();
+          if (body === `version ${edit}`) break;
+        }
+      }
+      // Old generations end once their requests are answered.
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      const grown = (rssOf(ours.pid) - before) / MiB;
+      rows.push({
+        what: "RSS after 1,000 edits of a helper (~2 KB), under load",
+        ours: `${grown >= 0 ? "+" : ""}${fmt(grown, 1)} MiB`,
+        reference: "in-process: ~48 KiB per edit of a page, kept (~47 MiB)",
+        target: `a few MiB: ${grown <= 8 ? "met" : "missed"}`,
+        ok: grown <= 8,
+      });
+      await stopAll();
+    }
+  } finally {
+    await stopAll();
+    await Deno.remove(root, { recursive: true });
+  }
+  return rows;
+}
+
+/** The figures as a Markdown table. */
+export function isolateTable(rows: IsolateRow[]): string {
+  return `### Pages in isolates
+
+| figure | scriptserver | reference | target |
+| --- | --- | --- | --- |
+${
+    rows.map((row) =>
+      `| ${row.what} | ${row.ours} | ${row.reference} | ${row.target} |`
+    ).join("\n")
+  }
+`;
+}
+
+if (import.meta.main) {
+  console.log(isolateTable(await isolateFigures()));
+}
