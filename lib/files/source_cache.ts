@@ -24,7 +24,8 @@ interface Entry<T> {
   value: T;
 }
 
-function versionOf(file: FileInfo): string {
+/** A file's version: its (mtime, size). */
+export function versionOf(file: FileInfo): string {
   return `${file.mtime?.getTime() ?? 0}-${file.size}`;
 }
 

@@ -12,6 +12,7 @@
  */
 import { HttpError } from "../http_error.ts";
 import { PageError } from "./page_error.ts";
+import { RESULT_TYPES } from "./page_response.ts";
 import {
   SafeHtml,
   TemplateError,
@@ -84,16 +85,14 @@ export const PRESET_NONE = 3;
  * names one instead of carrying the headers.
  */
 export const PRESET: readonly Record<string, string>[] = [
-  { "content-type": "text/html; charset=utf-8" },
-  { "content-type": "application/json; charset=utf-8" },
-  { "content-type": "application/octet-stream" },
+  { "content-type": RESULT_TYPES.html },
+  { "content-type": RESULT_TYPES.json },
+  { "content-type": RESULT_TYPES.bytes },
   {},
 ];
 
 /** What the server tells a new page isolate (its `workerData`). */
 export interface IsolateSetup {
-  /** The root's real path. */
-  root: string;
   /** The most fields a form may have. */
   maxFields: number;
 }

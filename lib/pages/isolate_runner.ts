@@ -18,11 +18,15 @@ import { type FileInfo, relativeName } from "../files/files.ts";
 import { HttpError } from "../http_error.ts";
 import { PageError } from "./page_error.ts";
 import {
+  CLIENT_GONE,
   DEFAULT_PAGE_TIMEOUT,
+  mayHaveBody,
   type ModuleRunnerOptions,
   type PageRunner,
+  pageTimedOut,
   writablePage,
 } from "./page.ts";
+import { versionOf } from "../files/source_cache.ts";
 import {
   isHttps,
   newSession,
@@ -54,14 +58,10 @@ import {
   RESPONSE,
   STRAY,
 } from "./isolate_protocol.ts";
+import { threads } from "./threads.ts";
 import type { Target } from "../types.ts";
 
-// Typed by a declaration of its own: importing "node:worker_threads" by
-// name would bring Node's global types into the whole type check.
-const THREADS = "node:worker_threads";
-const { Worker } = await import(
-  THREADS
-) as typeof import("./worker_threads.d.ts");
+const { Worker } = threads;
 
 /** Options for {@linkcode createIsolateRunner}. */
 export interface IsolateRunnerOptions extends ModuleRunnerOptions {
@@ -94,8 +94,6 @@ const IDLE_MS = 30_000;
 const BOOT_MS = 20_000;
 /** A new isolate is started when every one has this many requests. */
 const SPAWN_AT = 4;
-/** The status answered to a client that went away (nginx's; never sent). */
-const CLIENT_GONE = 499;
 
 /** Where the isolates' module is: beside this one. */
 const WORKER_URL = new URL("./page_worker.ts", import.meta.url);
@@ -122,14 +120,6 @@ export function canRunIsolates(): boolean {
 /** The `--allow-read` path that page isolates need: scriptserver's `lib/`. */
 export function isolatesReadPath(): string {
   return fromFileUrl(new URL("../", WORKER_URL)).replace(/[/\\]$/, "");
-}
-
-function seconds(ms: number): string {
-  return `${ms / 1000} s`;
-}
-
-function versionOf(file: FileInfo): string {
-  return `${file.mtime?.getTime() ?? 0}-${file.size}`;
 }
 
 let nextId = 0;
@@ -287,7 +277,7 @@ export function createIsolateRunner(
     ...(options.bodyBudget ? { budget: options.bodyBudget } : {}),
   };
   const root = files.root;
-  const setup: IsolateSetup = { root, maxFields };
+  const setup: IsolateSetup = { maxFields };
 
   let current: Pool | undefined;
   let generations = 0;
@@ -817,15 +807,7 @@ export function createIsolateRunner(
   }
 
   function timedOut(job: Job): HttpError {
-    log(
-      `scriptserver: page "${job.name}" did not answer within ${
-        seconds(pageTimeout)
-      } (--page-timeout); answered 503`,
-    );
-    return new HttpError(
-      503,
-      `The page did not answer within ${seconds(pageTimeout)}.`,
-    );
+    return pageTimedOut(job.name, pageTimeout, log);
   }
 
   /** Checks on every isolate: silent ones, late pages, gone clients. */
@@ -836,7 +818,7 @@ export function createIsolateRunner(
       if (!isolate.ready) {
         if (now - isolate.startedAt > BOOT_MS) {
           isolate.ending.error = new Error(
-            `a page isolate did not start within ${seconds(BOOT_MS)}`,
+            `a page isolate did not start within ${BOOT_MS / 1000} s`,
           );
           isolate.ending.terminated = false;
           isolate.worker.terminate();
@@ -992,13 +974,4 @@ export function createIsolateRunner(
       return closed.promise.finally(() => clearTimeout(timer));
     },
   };
-}
-
-/** Whether a request can carry a body worth reading. */
-function mayHaveBody(request: Request): boolean {
-  const { method, headers } = request;
-  if (method === "GET" || method === "HEAD") {
-    return headers.has("content-length") || headers.has("transfer-encoding");
-  }
-  return true;
 }

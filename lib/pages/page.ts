@@ -87,7 +87,7 @@ export const DEFAULT_PAGE_TIMEOUT = 30_000;
 const GONE = Symbol("gone");
 
 /** The status answered to a client that went away (nginx's; never sent). */
-const CLIENT_GONE = 499;
+export const CLIENT_GONE = 499;
 
 /**
  * What a page's promise settles to, unless the client goes away first
@@ -137,6 +137,34 @@ export function writablePage(name: string): PageError {
 /** "30 s", "1.5 s". */
 function seconds(ms: number): string {
   return `${ms / 1000} s`;
+}
+
+/**
+ * The 503 for a page that did not answer within `ms` (`--page-timeout`),
+ * told to `log` with the page's name.
+ */
+export function pageTimedOut(
+  name: string,
+  ms: number,
+  log: (message: string) => void,
+): HttpError {
+  log(
+    `scriptserver: page "${name}" did not answer within ${
+      seconds(ms)
+    } (--page-timeout); answered 503`,
+  );
+  return new HttpError(503, `The page did not answer within ${seconds(ms)}.`);
+}
+
+/** Whether a request can carry a body worth limiting and parsing. */
+export function mayHaveBody(request: Request): boolean {
+  const { method, headers } = request;
+  // GET and HEAD bodies are read only when announced; checking headers
+  // avoids creating a body stream on every request.
+  if (method === "GET" || method === "HEAD") {
+    return headers.has("content-length") || headers.has("transfer-encoding");
+  }
+  return true;
 }
 
 /**
@@ -192,17 +220,6 @@ export function createModuleRunner(options: ModuleRunnerOptions): PageRunner {
     return loaded;
   }, { files });
 
-  /** Whether a request can carry a body worth limiting and parsing. */
-  function mayHaveBody(request: Request): boolean {
-    const { method, headers } = request;
-    // GET and HEAD bodies are read only when announced; checking headers
-    // avoids creating a body stream on every request.
-    if (method === "GET" || method === "HEAD") {
-      return headers.has("content-length") || headers.has("transfer-encoding");
-    }
-    return true;
-  }
-
   return {
     async run(request, target) {
       const bodied = mayHaveBody(request);
@@ -234,18 +251,17 @@ export function createModuleRunner(options: ModuleRunnerOptions): PageRunner {
       try {
         value = page(context);
         if (value instanceof Promise) {
-          value = await settle(value, request.signal, pageTimeout, () => {
-            const name = relativeName(root, target.file.path);
-            log(
-              `scriptserver: page "${name}" did not answer within ${
-                seconds(pageTimeout)
-              } (--page-timeout); answered 503`,
-            );
-            return new HttpError(
-              503,
-              `The page did not answer within ${seconds(pageTimeout)}.`,
-            );
-          });
+          value = await settle(
+            value,
+            request.signal,
+            pageTimeout,
+            () =>
+              pageTimedOut(
+                relativeName(root, target.file.path),
+                pageTimeout,
+                log,
+              ),
+          );
           // Nobody reads the answer; the session is left as it is.
           if (value === GONE) {
             return new Response(null, { status: CLIENT_GONE });

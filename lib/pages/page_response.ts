@@ -61,7 +61,7 @@ export function mergeHeaders(response: Response, extra: Headers): Response {
  * A copy of `own` with `extra` merged in: `own` wins, except `Set-Cookie`,
  * which accumulates.
  */
-export function mergedHeaders(own: Headers, extra: Headers): Headers {
+function mergedHeaders(own: Headers, extra: Headers): Headers {
   const headers = new Headers(own);
   for (const [name, value] of extra) {
     if (name !== "set-cookie" && !headers.has(name)) headers.set(name, value);
@@ -73,7 +73,7 @@ export function mergedHeaders(own: Headers, extra: Headers): Headers {
 }
 
 /** Whether `headers` holds none. */
-export function isEmpty(headers: Headers): boolean {
+function isEmpty(headers: Headers): boolean {
   for (const _ of headers.keys()) return false;
   return true;
 }

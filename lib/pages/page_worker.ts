@@ -37,6 +37,7 @@ import {
   type IsolateSetup,
   PING,
   PONG,
+  PRESET,
   PRESET_BYTES,
   PRESET_HTML,
   PRESET_JSON,
@@ -47,15 +48,11 @@ import {
   RESPONSE,
   STRAY,
 } from "./isolate_protocol.ts";
+import { threads } from "./threads.ts";
 // What pages import as "scriptserver": loaded before any page.
 import "../page_api.ts";
 
-// Typed by a declaration of its own: importing "node:worker_threads" by
-// name would bring Node's global types into the whole type check.
-const THREADS = "node:worker_threads";
-const { parentPort, workerData } = await import(
-  THREADS
-) as typeof import("./worker_threads.d.ts");
+const { parentPort, workerData } = threads;
 
 const port = parentPort;
 if (port === null) {
@@ -579,14 +576,8 @@ function headed(own: Headers | undefined, preset: number): number | string[] {
   return flatHeaders(withDefaultType(own, preset));
 }
 
-const PRESET_TYPES: Record<number, string | undefined> = {
-  [PRESET_HTML]: "text/html; charset=utf-8",
-  [PRESET_JSON]: "application/json; charset=utf-8",
-  [PRESET_BYTES]: "application/octet-stream",
-};
-
 function withDefaultType(headers: Headers, preset: number): Headers {
-  const type = PRESET_TYPES[preset];
+  const type = PRESET[preset]?.["content-type"];
   if (type !== undefined && !headers.has("content-type")) {
     headers.set("content-type", type);
   }
