@@ -195,6 +195,12 @@ class Job {
 
 /** A page as one generation runs it. */
 interface PageEntry {
+  /**
+   * The FileInfo it was last asked for with: a file cache hands out the
+   * same one while the file is unchanged, so most requests compare no
+   * versions.
+   */
+  file: FileInfo;
   /** Its file's version. */
   readonly version: string;
   /** Its module's URL. */
@@ -297,6 +303,7 @@ export function createIsolateRunner(
   function entryFor(file: FileInfo, version: string): PageEntry {
     const name = relativeName(root, file.path);
     return {
+      file,
       version,
       url: toFileUrl(file.path).href,
       name,
@@ -311,15 +318,21 @@ export function createIsolateRunner(
   function poolFor(file: FileInfo): [Pool, PageEntry] {
     const code = files.codeGeneration?.() ?? generations;
     let pool = current;
-    const version = versionOf(file);
     if (pool !== undefined && pool.generation === code) {
-      let entry = pool.pages.get(file.path);
+      const entry = pool.pages.get(file.path);
+      if (entry?.file === file) return [pool, entry];
+      const version = versionOf(file);
       if (entry === undefined) {
-        entry = entryFor(file, version);
-        pool.pages.set(file.path, entry);
+        const fresh = entryFor(file, version);
+        pool.pages.set(file.path, fresh);
+        return [pool, fresh];
       }
-      if (entry.version === version) return [pool, entry];
+      if (entry.version === version) {
+        entry.file = file;
+        return [pool, entry];
+      }
     }
+    const version = versionOf(file);
     if (pool !== undefined) retirePool(pool);
     generations++;
     pool = current = newPool();
