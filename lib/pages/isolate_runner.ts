@@ -557,7 +557,15 @@ export function createIsolateRunner(
     for (const key of Object.keys(target)) {
       if (!Object.hasOwn(data, key)) delete target[key];
     }
-    Object.assign(target, data);
+    // Defined, not assigned: a "__proto__" key stays a key, as in-process.
+    for (const key of Object.keys(data)) {
+      Object.defineProperty(target, key, {
+        value: data[key],
+        writable: true,
+        enumerable: true,
+        configurable: true,
+      });
+    }
     return session;
   }
 
