@@ -58,8 +58,43 @@ Deno.test("a page that never yields gets 503 after --page-timeout while everythi
   }
 });
 
-Deno.test("SIGTERM stops the server while a page spins", async () => {
-  await using dir = await tempTree(SITE);
+Deno.test("requests that shared an isolate with a page that never yields get 503, and the spinning page is the one named", async () => {
+  await using dir = await tempTree({
+    ...SITE,
+    "slow.ts":
+      "export default () => new Promise((done) => setTimeout(() => done('slow done'), 20_000));",
+  });
+  // One isolate: the slow page and the spinning one share it.
+  const server = await spawnServer({
+    root: dir.path,
+    args: ["--isolates", "1", "--page-timeout", "1s"],
+  });
+  try {
+    const slow = get(server, "/slow.ts");
+    // A page answered after the slow one started: it is in the isolate.
+    assertEquals((await get(server, "/hello.ts?n=5")).body, "hello 5");
+    const spun = await get(server, "/spin.ts");
+    assertEquals(spun.status, 503);
+    assertStringIncludes(spun.body, "did not answer within 1 s");
+    const shared = await slow;
+    assertEquals(shared.status, 503);
+    assertStringIncludes(shared.body, "shared an isolate with a page");
+    await server.stderr.waitFor((l) =>
+      l.includes('page "spin.ts" did not answer within 1 s')
+    );
+    assert(!server.stderr.text.includes('page "slow.ts" did not answer'));
+    assertEquals((await get(server, "/hello.ts?n=6")).body, "hello 6");
+  } finally {
+    assertEquals((await server.stop()).code, 0);
+  }
+});
+
+Deno.test("SIGTERM stops the server while a page spins, and lets a healthy page finish", async () => {
+  await using dir = await tempTree({
+    ...SITE,
+    "slow.ts":
+      "export default async () => { console.error('slow.ts started'); await new Promise((done) => setTimeout(done, 1_000)); return 'slow done'; };",
+  });
   const server = await spawnServer({ root: dir.path });
   const spinning = fetch(new URL("/spin.ts", server.url)).then(
     (r) => r.status,
@@ -67,11 +102,15 @@ Deno.test("SIGTERM stops the server while a page spins", async () => {
   );
   // A page answered after the spin began: the spin is running.
   assertEquals((await get(server, "/hello.ts?n=1")).body, "hello 1");
+  // A healthy page still working when the signal comes: it finishes.
+  const slow = get(server, "/slow.ts");
+  await server.stderr.waitFor((l) => l.includes("slow.ts started"));
   server.process.kill("SIGTERM");
   // The default --page-timeout is 30 s: the server does not wait for it.
   const status = await waitExit(server.process, 5_000);
   assertEquals(status.code, 0);
   assert([0, 503].includes(await spinning));
+  assertEquals(await slow, { status: 200, body: "slow done" });
   await server.stop();
 });
 

@@ -238,9 +238,12 @@ class Isolate {
   readonly streams = new Set<ReadableStreamDefaultController<Uint8Array>>();
   outbox: unknown[][] = [];
   transfers: Transferable[] = [];
-  /** Whether a batch was sent and its answer has not come. */
-  awaiting = false;
-  sentAt = 0;
+  /**
+   * The last batch sent, until the isolate acknowledges it (its pages
+   * have started): no batch follows before. If the isolate goes silent
+   * meanwhile, a page of this batch is the one that never yields.
+   */
+  unacked: unknown[][] | undefined;
   heardAt = Date.now();
   readonly startedAt = Date.now();
   pingedAt: number | undefined;
@@ -415,27 +418,29 @@ export function createIsolateRunner(
   ): void {
     isolate.outbox.push(message);
     if (transfer !== undefined) isolate.transfers.push(transfer);
-    if (!isolate.awaiting && isolate.outbox.length === 1) {
+    if (isolate.unacked === undefined && isolate.outbox.length === 1) {
       queueMicrotask(() => flush(isolate));
     }
   }
 
   /** Sends what is waiting, unless the last batch is still unanswered. */
   function flush(isolate: Isolate): void {
-    if (isolate.awaiting || isolate.outbox.length === 0 || isolate.ended) {
+    if (
+      isolate.unacked !== undefined || isolate.outbox.length === 0 ||
+      isolate.ended
+    ) {
       return;
     }
     const batch = isolate.outbox;
     const transfer = isolate.transfers;
     isolate.outbox = [];
     isolate.transfers = [];
-    isolate.awaiting = true;
-    isolate.sentAt = Date.now();
+    isolate.unacked = batch;
     try {
       isolate.worker.postMessage(batch, transfer);
     } catch (error) {
       // Nothing the server sends fails to clone but the odd session value.
-      isolate.awaiting = false;
+      isolate.unacked = undefined;
       for (const message of batch) {
         try {
           isolate.worker.postMessage([message]);
@@ -529,7 +534,7 @@ export function createIsolateRunner(
         return;
       }
       case ACK:
-        isolate.awaiting = false;
+        isolate.unacked = undefined;
         return;
       case READY:
         isolate.ready = true;
@@ -846,7 +851,7 @@ export function createIsolateRunner(
         }
         continue;
       }
-      const busy = isolate.jobs.size > 0 || isolate.awaiting;
+      const busy = isolate.jobs.size > 0 || isolate.unacked !== undefined;
       if (busy && now - isolate.heardAt > STALL_MS) {
         if (isolate.pingedAt === undefined) {
           isolate.pingedAt = now;
@@ -873,20 +878,23 @@ export function createIsolateRunner(
         }
       }
       if (late !== undefined) {
-        // It runs a page that never yields: end it; the other requests it
-        // had are answered too.
-        settle(late, () => late.reject(timedOut(late)));
+        // It runs a page that never yields: end it. The spinning page is
+        // one of the batch it never acknowledged (if all were, the late
+        // one is named); the other requests it had are answered too.
+        const suspects = new Set<Job>();
+        for (const message of isolate.unacked ?? []) {
+          const job = message[0] === REQUEST
+            ? isolate.jobs.get(message[1] as number)
+            : undefined;
+          if (job !== undefined) suspects.add(job);
+        }
+        if (suspects.size === 0) suspects.add(late);
         for (const job of [...isolate.jobs.values()]) {
-          settle(
-            job,
-            () =>
-              job.reject(
-                new HttpError(
-                  503,
-                  "The page shared an isolate with a page that did not answer in time.",
-                ),
-              ),
+          const error = suspects.has(job) ? timedOut(job) : new HttpError(
+            503,
+            "The page shared an isolate with a page that did not answer in time.",
           );
+          settle(job, () => job.reject(error));
         }
         terminate(isolate);
       }
