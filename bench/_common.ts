@@ -1,6 +1,12 @@
 /** What the benchmark scripts share (and take from the tests' helpers). */
 import { V8_FLAGS } from "../tools/v8_flags.ts";
-import { LIB_DIR, LOCK_FLAG, MAIN, procStatus } from "../tests/_helpers.ts";
+import {
+  freePort,
+  LIB_DIR,
+  LOCK_FLAG,
+  MAIN,
+  procStatus,
+} from "../tests/_helpers.ts";
 
 export { freePort, LIB_DIR, MAIN } from "../tests/_helpers.ts";
 
@@ -150,4 +156,59 @@ export const PINNING: boolean = TASKSET;
 /** `command` pinned to one core, when taskset is there. */
 export function pinned(core: number, command: string[]): string[] {
   return TASKSET ? ["taskset", "-c", String(core), ...command] : command;
+}
+
+const BARE: string = new URL("./_bare.ts", import.meta.url).pathname;
+
+/** A response saved to files, for the bare server to send. */
+export interface BodyFiles {
+  body: string;
+  headers: string;
+}
+
+/** A bare Deno.serve sending `files` (reading Host and URL too, with "reads"). */
+export function startBare(
+  files: BodyFiles,
+  mode: "" | "reads" = "",
+  pin = true,
+) {
+  const port = freePort();
+  const command = [
+    Deno.execPath(),
+    "run",
+    `--allow-net=127.0.0.1:${port}`,
+    `--allow-read=${files.body},${files.headers}`,
+    BARE,
+    String(port),
+    files.body,
+    files.headers,
+    mode,
+  ];
+  return startProcess(
+    mode ? "bare Deno.serve that reads" : "bare Deno.serve",
+    pin ? pinned(0, command) : command,
+    port,
+  );
+}
+
+/** Saves scriptserver's answer to `path` (bar per-connection headers). */
+export async function capture(
+  server: Server,
+  path: string,
+  into: string,
+): Promise<BodyFiles> {
+  const response = await fetch(`${server.url}${path.slice(1)}`);
+  const headers: Record<string, string> = {};
+  for (const [key, value] of response.headers) {
+    if (!["date", "content-length", "connection", "keep-alive"].includes(key)) {
+      headers[key] = value;
+    }
+  }
+  const files = { body: `${into}.body`, headers: `${into}.json` };
+  await Deno.writeFile(
+    files.body,
+    new Uint8Array(await response.arrayBuffer()),
+  );
+  await Deno.writeTextFile(files.headers, JSON.stringify(headers));
+  return files;
 }

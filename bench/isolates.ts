@@ -10,18 +10,19 @@
  */
 import { join } from "@std/path";
 import {
+  capture,
   fmt,
   freePort,
   pinned,
   rssOf,
   type Server,
   serverCommand,
+  startBare,
   startProcess,
 } from "./_common.ts";
 import { load, requireWrk, type Run, summarize } from "./_load.ts";
 
 const MiB = 1024 * 1024;
-const BARE: string = new URL("./_bare.ts", import.meta.url).pathname;
 const HELLO = "/hello.ts?name=world";
 
 /** One figure. */
@@ -63,32 +64,8 @@ function start(
   });
 }
 
-async function startBare(dir: string, from: Server, pin: boolean) {
-  const response = await fetch(`${from.url}${HELLO.slice(1)}`);
-  const headers: Record<string, string> = {};
-  for (const [key, value] of response.headers) {
-    if (!["date", "content-length"].includes(key)) headers[key] = value;
-  }
-  const body = join(dir, "hello.body");
-  const head = join(dir, "hello.json");
-  await Deno.writeTextFile(body, await response.text());
-  await Deno.writeTextFile(head, JSON.stringify(headers));
-  const port = freePort();
-  const command = [
-    Deno.execPath(),
-    "run",
-    `--allow-net=127.0.0.1:${port}`,
-    `--allow-read=${body},${head}`,
-    BARE,
-    String(port),
-    body,
-    head,
-  ];
-  return startProcess(
-    "bare Deno.serve",
-    pin ? pinned(0, command) : command,
-    port,
-  );
+async function startBareFor(dir: string, from: Server, pin: boolean) {
+  return startBare(await capture(from, HELLO, join(dir, "hello")), "", pin);
 }
 
 /** Interleaved rounds of `ours` and `bare`; the median of each. */
@@ -150,7 +127,7 @@ export async function isolateFigures(
     // Free to use both cores, as deployed.
     {
       const ours = await up(start(root, "isolates", [], false));
-      const bare = await up(startBare(root, ours, false));
+      const bare = await up(startBareFor(root, ours, false));
       rows.push(ratioRow(
         "hello.ts page in isolates, both cores",
         await versus(ours, bare, rounds, seconds),
@@ -161,7 +138,7 @@ export async function isolateFigures(
     // Pinned to one core: every message wakes the other thread there.
     {
       const ours = await up(start(root, "isolates", [], true));
-      const bare = await up(startBare(root, ours, true));
+      const bare = await up(startBareFor(root, ours, true));
       rows.push(ratioRow(
         "hello.ts page in isolates, pinned to one core",
         await versus(ours, bare, rounds, seconds),

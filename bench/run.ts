@@ -19,6 +19,8 @@
 import { join } from "@std/path";
 import { parseArgs } from "@std/cli/parse-args";
 import {
+  type BodyFiles,
+  capture,
   fmt,
   freePort,
   median,
@@ -27,6 +29,7 @@ import {
   rssOf,
   type Server,
   serverCommand,
+  startBare,
   startProcess,
 } from "./_common.ts";
 import { load, requireWrk, type Run, summarize } from "./_load.ts";
@@ -44,7 +47,6 @@ import { hostileFigures, hostileTable } from "./hostile.ts";
 import { isolateFigures, isolateTable } from "./isolates.ts";
 import { V8_FLAGS } from "../tools/v8_flags.ts";
 
-const BARE: string = new URL("./_bare.ts", import.meta.url).pathname;
 const args = parseArgs(Deno.args, { string: ["rounds", "seconds"] }) as {
   rounds?: string;
   seconds?: string;
@@ -131,53 +133,6 @@ function startScriptserver(root: string, port = freePort()): Promise<Server> {
     port,
     { path: HELLO },
   );
-}
-
-interface BodyFiles {
-  body: string;
-  headers: string;
-}
-
-function startBare(files: BodyFiles, mode: "" | "reads" = "", pin = true) {
-  const port = freePort();
-  const command = [
-    Deno.execPath(),
-    "run",
-    `--allow-net=127.0.0.1:${port}`,
-    `--allow-read=${files.body},${files.headers}`,
-    BARE,
-    String(port),
-    files.body,
-    files.headers,
-    mode,
-  ];
-  return startProcess(
-    mode ? "bare Deno.serve that reads" : "bare Deno.serve",
-    pin ? pinned(0, command) : command,
-    port,
-  );
-}
-
-/** Saves scriptserver's answer to `path` (bar per-connection headers). */
-async function capture(
-  server: Server,
-  path: string,
-  into: string,
-): Promise<BodyFiles> {
-  const response = await fetch(`${server.url}${path.slice(1)}`);
-  const headers: Record<string, string> = {};
-  for (const [key, value] of response.headers) {
-    if (!["date", "content-length", "connection", "keep-alive"].includes(key)) {
-      headers[key] = value;
-    }
-  }
-  const files = { body: `${into}.body`, headers: `${into}.json` };
-  await Deno.writeFile(
-    files.body,
-    new Uint8Array(await response.arrayBuffer()),
-  );
-  await Deno.writeTextFile(files.headers, JSON.stringify(headers));
-  return files;
 }
 
 /** The bare servers for one reference response. */
