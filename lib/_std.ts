@@ -185,6 +185,10 @@ export const parseArgs: (
     boolean?: string[];
     alias?: Record<string, string>;
     default?: Record<string, unknown>;
+    /** Flags that may be given more than once, collected into arrays. */
+    collect?: string[];
+    /** Booleans that `--no-<flag>` sets to false. */
+    negatable?: string[];
     unknown?: (arg: string, key?: string, value?: unknown) => unknown;
   },
 ) => ParsedArgs = untypedParseArgs;

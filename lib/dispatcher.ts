@@ -37,6 +37,7 @@ import {
   isolatesReadPath,
 } from "./pages/isolate_runner.ts";
 import { createRegistry, DEFAULT_HANDLER } from "./registry.ts";
+import { createSiteErrorPages } from "./site_error_pages.ts";
 import { createRouter, type Route } from "./routes.ts";
 import { isHttps } from "./sessions/session.ts";
 import {
@@ -139,6 +140,16 @@ export interface HandlerOptions {
    * compiled binary's embedded site). Default: "watch".
    */
   fileChanges?: "watch" | "ttl" | "never";
+  /**
+   * Whether a directory without an index file answers with a listing of
+   * its files; with `false`, it answers 404. Default: `true`.
+   */
+  listings?: boolean;
+  /**
+   * Headers added to every response that does not set them itself (HSTS,
+   * a Content-Security-Policy, CORS). Default: none.
+   */
+  headers?: HeadersInit;
   /**
    * Receives every unexpected error (answered with 500) and its id.
    * Default: writes both to stderr.
@@ -288,7 +299,35 @@ export function createHandler(options: HandlerOptions): ClosableHandler {
   );
 
   const router = createRouter({ files, handlers: registry });
-  const boundary = createErrorBoundary({ prod, onError, files });
+  const sitePages = createSiteErrorPages({
+    files,
+    handlers: registry,
+    onError,
+  });
+  const boundary = createErrorBoundary({ prod, onError, files, sitePages });
+  const listings = options.listings ?? true;
+  const extraHeaders = [...new Headers(options.headers)];
+
+  /** The site's 404 page, or the built-in one (at once). */
+  function notFound(
+    request: Request,
+    connection: ConnectionInfo | undefined,
+  ): Response | Promise<Response> {
+    const builtIn = () =>
+      // Answered, not thrown: an Error's stack trace would make requests
+      // for missing paths the most expensive kind.
+      new Response(htmlOf(404, { message: NOT_FOUND_MESSAGE }), {
+        status: 404,
+        headers: HTML_HEADERS,
+      });
+    const own = sitePages(404, request, {
+      message: NOT_FOUND_MESSAGE,
+      connection,
+    });
+    return own === undefined
+      ? builtIn()
+      : own.then((response) => response ?? builtIn());
+  }
 
   /**
    * Answers a request (as {@linkcode fromConnection} made it). Synchronous
@@ -323,12 +362,7 @@ export function createHandler(options: HandlerOptions): ClosableHandler {
   ): Response | Promise<Response> {
     switch (found.kind) {
       case "missing":
-        // Answered, not thrown: an Error's stack trace would make requests
-        // for missing paths the most expensive kind.
-        return new Response(htmlOf(404, { message: NOT_FOUND_MESSAGE }), {
-          status: 404,
-          headers: HTML_HEADERS,
-        });
+        return notFound(request, connection);
       case "slash":
         // Relative, so it never starts with "//" (an open redirect) and
         // works behind any prefix; the name is encoded, so a directory
@@ -340,6 +374,7 @@ export function createHandler(options: HandlerOptions): ClosableHandler {
           },
         });
       case "listing": {
+        if (!listings) return notFound(request, connection);
         const { method } = request;
         if (method !== "GET" && method !== "HEAD") {
           throw methodNotAllowed(STATIC_METHODS);
@@ -411,7 +446,27 @@ export function createHandler(options: HandlerOptions): ClosableHandler {
     info: ConnectionInfo | undefined,
   ): Response {
     releaseBody(request, info);
-    return response;
+    return extraHeaders.length === 0 ? response : withHeaders(response);
+  }
+
+  /** `response` with the `headers` option's headers it does not set itself. */
+  function withHeaders(response: Response): Response {
+    let headers = response.headers;
+    const missing = extraHeaders.filter(([name]) => !headers.has(name));
+    if (missing.length === 0) return response;
+    try {
+      for (const [name, value] of missing) headers.set(name, value);
+      return response;
+    } catch {
+      // Immutable headers (Response.redirect()): a copy that can change.
+      headers = new Headers(headers);
+      for (const [name, value] of missing) headers.set(name, value);
+      return new Response(response.body, {
+        status: response.status,
+        statusText: response.statusText,
+        headers,
+      });
+    }
   }
 
   function failed(

@@ -10,7 +10,9 @@ import { BoundedMap } from "./bounded_map.ts";
 import { renderErrorDetail } from "./error_detail.ts";
 import { isInside, relativeName, type SiteFiles } from "./files/files.ts";
 import { HTML_HEADERS, renderDocument } from "./html.ts";
+import type { ConnectionInfo } from "./types.ts";
 import { HttpError, NOT_FOUND_MESSAGE } from "./http_error.ts";
+import type { SiteErrorPages, SiteErrorStatus } from "./site_error_pages.ts";
 import { isLoopback } from "./url_path.ts";
 
 /** CSS for the detail block. */
@@ -19,6 +21,9 @@ const DETAIL_STYLE =
 
 const STYLE =
   ":root{color-scheme:light dark}body{font:15px/1.5 system-ui,sans-serif;max-width:48rem;margin:3rem auto;padding:0 1rem}h1{font-size:1.4rem}pre{overflow:auto;padding:1rem;border:1px solid #8884;border-radius:6px;font-size:.85rem}";
+
+/** Where a visitor who found nothing (or an error) can go on. */
+const HOME_LINK = `<p><a href="/">Go to the home page</a></p>\n`;
 
 /** What an error page shows. */
 export interface ErrorPageOptions {
@@ -40,8 +45,8 @@ export function renderErrorPage(
     title,
     style: STYLE + DETAIL_STYLE,
     body: `<h1>${title}</h1>\n<p>${escapeHtml(options.message)}</p>\n${
-      options.detailHtml ?? ""
-    }`,
+      status === 404 || status === 500 ? HOME_LINK : ""
+    }${options.detailHtml ?? ""}`,
   });
 }
 
@@ -86,13 +91,12 @@ export interface ErrorBoundaryOptions {
   onError: (error: unknown, id: string) => void;
   /** Where the development page reads the source it shows. */
   files: SiteFiles;
+  /** The site's own 404 and 500 pages, when it may have some. */
+  sitePages?: SiteErrorPages;
 }
 
-/** What the boundary needs of the request's connection. */
-export interface Peer {
-  /** The remote end, as `Deno.serve` reports it. */
-  remoteAddr?: Deno.Addr;
-}
+/** The request's connection, as `Deno.serve` reports it. */
+export type Peer = ConnectionInfo;
 
 /** Turns any error into a response; only a development 500 waits. */
 export type ErrorBoundary = (
@@ -138,7 +142,21 @@ export function isLocal(request: Request, peer: Peer | undefined): boolean {
 export function createErrorBoundary(
   options: ErrorBoundaryOptions,
 ): ErrorBoundary {
-  const { prod, onError, files } = options;
+  const { prod, onError, files, sitePages } = options;
+
+  /** The site's page for `status`, or the built-in one. */
+  function pageOf(
+    status: SiteErrorStatus,
+    request: Request,
+    peer: Peer | undefined,
+    message: string,
+  ): Response | Promise<Response> {
+    const builtIn = () => errorPage(status, { message });
+    const own = sitePages?.(status, request, { message, connection: peer });
+    return own === undefined
+      ? builtIn()
+      : own.then((response) => response ?? builtIn());
+  }
 
   /** A source file under the root, read as the site's files are. */
   async function readSource(path: string): Promise<string> {
@@ -154,6 +172,9 @@ export function createErrorBoundary(
 
   return (error, request, peer) => {
     if (error instanceof HttpError) {
+      if (error.status === 404) {
+        return pageOf(404, request, peer, error.message);
+      }
       return errorPage(error.status, {
         message: error.message,
         headers: error.headers,
@@ -161,7 +182,7 @@ export function createErrorBoundary(
     }
     if (error instanceof Deno.errors.NotFound) {
       // Deleted between look-up and read.
-      return errorPage(404, { message: NOT_FOUND_MESSAGE });
+      return pageOf(404, request, peer, NOT_FOUND_MESSAGE);
     }
     if (error instanceof Deno.errors.PermissionDenied) {
       // The operating system, not Deno, refused to read it.
@@ -171,7 +192,9 @@ export function createErrorBoundary(
     onError(error, id);
     const message =
       `The server failed to answer this request (error id ${id}).`;
-    if (prod || !isLocal(request, peer)) return errorPage(500, { message });
+    if (prod || !isLocal(request, peer)) {
+      return pageOf(500, request, peer, message);
+    }
     return renderErrorDetail(error, files.root, readSource).then((detailHtml) =>
       errorPage(500, { message, detailHtml })
     );

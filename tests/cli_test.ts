@@ -3,6 +3,7 @@ import {
   parseCli,
   parseCount,
   parseDuration,
+  parseHeader,
   parsePort,
   parseSize,
   permissionFlags,
@@ -31,6 +32,10 @@ Deno.test("parseCli() has safe defaults", () => {
     sessionTtl: undefined,
     maxSessions: undefined,
     sessions: undefined,
+    cert: undefined,
+    key: undefined,
+    noListing: false,
+    headers: [],
     help: false,
   });
 });
@@ -64,6 +69,10 @@ Deno.test("parseCli() reads ROOT and every flag", () => {
       sessionTtl: undefined,
       maxSessions: undefined,
       sessions: undefined,
+      cert: undefined,
+      key: undefined,
+      noListing: false,
+      headers: [],
       help: false,
     },
   );
@@ -73,6 +82,18 @@ Deno.test("parseCli() reads ROOT and every flag", () => {
   assertEquals(parseCli(["--trust-proxy"]).trustProxy, true);
   assertEquals(parseCli(["--page-timeout", "5s"]).pageTimeout, 5000);
   assertEquals(parseCli(["--in-process"]).inProcess, true);
+  assertEquals(parseCli(["--no-listing"]).noListing, true);
+  assertEquals(
+    parseCli(["--header", "X-A: 1", "--header", "Cache-Control:  no-cache "])
+      .headers,
+    [["X-A", "1"], ["Cache-Control", "no-cache"]],
+  );
+  assertEquals(
+    parseCli(["--cert", "c.pem", "--key", "k.pem"]).cert,
+    "c.pem",
+  );
+  assertThrows(() => parseCli(["--cert", "c.pem"]), UsageError, "--key");
+  assertThrows(() => parseHeader("X-A\r\nInjected: 1"), UsageError);
   assertEquals(parseCli(["--isolates", "3"]).isolates, 3);
   assertEquals(parseCli(["--page-memory", "64m"]).pageMemory, 64);
   assertThrows(() => parseCli(["--page-memory", "1m"]), UsageError, "16m");

@@ -145,6 +145,8 @@ export async function createApp(cli: CliOptions, site: Site): Promise<App> {
       : { maxBodyTotal: cli.maxBodyTotal }),
     ...(cli.pageTimeout === undefined ? {} : { pageTimeout: cli.pageTimeout }),
     pages: cli.inProcess ? "in-process" : "isolates",
+    listings: !cli.noListing,
+    headers: cli.headers,
     ...(cli.isolates === undefined ? {} : { isolates: cli.isolates }),
     ...(cli.pageMemory === undefined ? {} : { pageMemory: cli.pageMemory }),
   });

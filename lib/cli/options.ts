@@ -42,6 +42,14 @@ export interface CliOptions {
   maxSessions: number | undefined;
   /** `--sessions`: a Redis URL, or `undefined` for this process's memory. */
   sessions: string | undefined;
+  /** `--cert`: the TLS certificate chain (PEM file) for HTTPS. */
+  cert: string | undefined;
+  /** `--key`: the private key (PEM file) of `--cert`. */
+  key: string | undefined;
+  /** `--no-listing`: directories without an index answer 404. */
+  noListing: boolean;
+  /** `--header`s, as [name, value] pairs, in order. */
+  headers: [string, string][];
   /** `--help`. */
   help: boolean;
 }
@@ -158,6 +166,51 @@ export function parseMemory(value: string): number {
 }
 
 /**
+ * Headers `--header` may not set: they describe how this response is
+ * framed or encoded, which the server decides (a wrong Content-Length
+ * or Transfer-Encoding would corrupt every response).
+ */
+const FRAMING_HEADERS = new Set([
+  "connection",
+  "content-encoding",
+  "content-length",
+  "content-range",
+  "keep-alive",
+  "transfer-encoding",
+  "trailer",
+  "upgrade",
+  "te",
+]);
+
+/**
+ * Parses a `--header` value: "Name: value", a header field as HTTP
+ * allows it (a token, then a value without control characters).
+ *
+ * @throws {UsageError} for anything else, and for framing headers.
+ */
+export function parseHeader(value: string): [string, string] {
+  const colon = value.indexOf(":");
+  const name = colon === -1 ? "" : value.slice(0, colon).trim();
+  const field = colon === -1 ? "" : value.slice(colon + 1).trim();
+  // RFC 9110 §5.1 (a token) and §5.5 (no CR, LF or NUL in a value).
+  if (
+    !/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(name) ||
+    // deno-lint-ignore no-control-regex
+    /[\x00-\x08\x0a-\x1f\x7f]/.test(field)
+  ) {
+    throw new UsageError(
+      `Cannot use --header "${value}": give "Name: value", such as --header "Strict-Transport-Security: max-age=31536000"`,
+    );
+  }
+  if (FRAMING_HEADERS.has(name.toLowerCase())) {
+    throw new UsageError(
+      `Cannot use --header "${value}": ${name} is set by the server for each response`,
+    );
+  }
+  return [name, field];
+}
+
+/**
  * Parses `--sessions`: `memory`, or a `redis://` or `rediss://` URL with an
  * optional database number. Returns the URL, or `undefined` for memory.
  *
@@ -212,8 +265,14 @@ export function parseCli(args: string[]): CliOptions {
       "max-sessions",
       "embedded-site",
       "sessions",
+      "header",
+      "cert",
+      "key",
     ],
-    boolean: ["prod", "quiet", "help", "trust-proxy", "in-process"],
+    boolean: ["prod", "quiet", "help", "trust-proxy", "in-process", "listing"],
+    collect: ["header"],
+    negatable: ["listing"],
+    default: { listing: true },
     alias: { h: "help", p: "port" },
     unknown(arg) {
       if (arg.startsWith("-")) {
@@ -228,6 +287,13 @@ export function parseCli(args: string[]): CliOptions {
       `Expected one ROOT directory, got ${positional.length}: ${
         positional.map((p) => `"${p}"`).join(", ")
       }`,
+    );
+  }
+  if ((parsed.cert === undefined) !== (parsed.key === undefined)) {
+    throw new UsageError(
+      parsed.cert === undefined
+        ? "Cannot use --key without --cert: give both for HTTPS"
+        : "Cannot use --cert without --key: give both for HTTPS",
     );
   }
   const host = parsed.host === undefined ? DEFAULT_HOST : String(parsed.host);
@@ -274,6 +340,12 @@ export function parseCli(args: string[]): CliOptions {
     sessions: parsed.sessions === undefined
       ? undefined
       : parseSessionsOption(String(parsed.sessions)),
+    cert: parsed.cert === undefined ? undefined : String(parsed.cert),
+    key: parsed.key === undefined ? undefined : String(parsed.key),
+    noListing: parsed.listing === false,
+    headers: (parsed.header as unknown[] ?? []).map((value) =>
+      parseHeader(String(value))
+    ),
     help: parsed.help === true,
   };
 }
@@ -396,6 +468,11 @@ Options:
   --trust-proxy   Behind a reverse proxy: take X-Forwarded-Proto: https as
                   https (session cookies get Secure). Only with a proxy that
                   sets it; otherwise any client could.
+  --no-listing    Answer 404 for a directory without an index file, instead
+                  of listing its files.
+  --header "Name: value"
+                  Add a header to every response that does not set it
+                  itself (HSTS, Content-Security-Policy, CORS). Repeatable.
   --quiet         Do not log each request.
   --help, -h      Show this help.
 
