@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { compressResponse, memoryResponse } from "./compression.ts";
 import {
   BodyBudget,
   DEFAULT_MAX_BODY,
@@ -316,7 +317,7 @@ export function createHandler(options: HandlerOptions): ClosableHandler {
     const builtIn = () =>
       // Answered, not thrown: an Error's stack trace would make requests
       // for missing paths the most expensive kind.
-      new Response(htmlOf(404, { message: NOT_FOUND_MESSAGE }), {
+      memoryResponse(htmlOf(404, { message: NOT_FOUND_MESSAGE }), {
         status: 404,
         headers: HTML_HEADERS,
       });
@@ -381,9 +382,9 @@ export function createHandler(options: HandlerOptions): ClosableHandler {
         }
         const html = router.listing(found);
         return typeof html === "string"
-          ? new Response(html, { headers: HTML_HEADERS })
+          ? memoryResponse(html, { headers: HTML_HEADERS })
           : html.then((ready: string) =>
-            new Response(ready, { headers: HTML_HEADERS })
+            memoryResponse(ready, { headers: HTML_HEADERS })
           );
       }
       case "file":
@@ -444,9 +445,11 @@ export function createHandler(options: HandlerOptions): ClosableHandler {
     request: Request,
     response: Response,
     info: ConnectionInfo | undefined,
-  ): Response {
+  ): Response | Promise<Response> {
     releaseBody(request, info);
-    return extraHeaders.length === 0 ? response : withHeaders(response);
+    const sent = compressResponse(request, response);
+    if (extraHeaders.length === 0) return sent;
+    return sent instanceof Promise ? sent.then(withHeaders) : withHeaders(sent);
   }
 
   /** `response` with the `headers` option's headers it does not set itself. */

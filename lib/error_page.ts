@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { memoryResponse } from "./compression.ts";
 import { escapeHtml, STATUS_TEXT } from "./_std.ts";
 import { BoundedMap } from "./bounded_map.ts";
 import { renderErrorDetail } from "./error_detail.ts";
@@ -59,7 +60,7 @@ export function errorPage(
   for (const [name, value] of Object.entries(HTML_HEADERS)) {
     headers.set(name, value);
   }
-  return new Response(htmlOf(status, options), { status, headers });
+  return memoryResponse(htmlOf(status, options), { status, headers });
 }
 
 /**

@@ -36,8 +36,10 @@ export type {
 export type {
   ByteRange,
   DirEntry,
+  EncodedBody,
   FileBody,
   FileInfo,
   SiteFiles,
 } from "./files/files.ts";
+export type { Encoding } from "./compression.ts";
 export type { PageRunner } from "./pages/page.ts";

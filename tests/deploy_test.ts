@@ -1,9 +1,10 @@
 /**
- * Hosting without a proxy: the site's own error pages, `--no-listing`
- * and `--header`, against real server processes.
+ * Hosting without a proxy: the site's own error pages, `--no-listing`,
+ * `--header` and compression, against real server processes.
  */
 import { assert, assertEquals, assertStringIncludes } from "./_assert.ts";
 import {
+  eventually,
   rawGet,
   spawnRaw,
   spawnServer,
@@ -188,5 +189,166 @@ Deno.test("a malformed --header is refused at startup with one line", async () =
     await Promise.all([child.stdout.done, child.stderr.done]);
     assertEquals(status.code, 2, value);
     assertStringIncludes(child.stderr.text, `Cannot use --header "${value}"`);
+  }
+});
+
+/** Text that compresses, as sites' text does. */
+function prose(bytes: number): string {
+  const words = ["page", "server", "script", "deno", "template", "session"];
+  let text = "";
+  for (let i = 0; text.length < bytes; i++) {
+    text += words[(i * 7 + (i >> 3)) % words.length] + " ";
+  }
+  return text.slice(0, bytes);
+}
+
+async function compressed(text: string, format: string): Promise<Uint8Array> {
+  return await new Response(
+    new Blob([text]).stream().pipeThrough(
+      new CompressionStream(format as CompressionFormat),
+    ),
+  ).bytes();
+}
+
+Deno.test("text files go out brotli or gzip as accepted, with an ETag per encoding; ranges and images as they are", async () => {
+  const text = prose(20_000);
+  const png = new Uint8Array(4096).fill(7);
+  await using dir = await tempTree({ "t.txt": text, "i.png": png });
+  const server = await spawnServer({ root: dir.path });
+  const get = (path: string, headers: Record<string, string>) =>
+    fetch(`${server.url}${path}`, { headers });
+  try {
+    const br = await get("t.txt", { "accept-encoding": "gzip, br" });
+    assertEquals(br.headers.get("content-encoding"), "br");
+    assertEquals(br.headers.get("vary"), "Accept-Encoding");
+    assert(Number(br.headers.get("content-length")) < 10_000);
+    const brTag = br.headers.get("etag")!;
+    assert(brTag.endsWith(`-br"`), brTag);
+    // fetch decodes it: the bytes are the file's.
+    assertEquals(await br.text(), text);
+
+    const gzip = await get("t.txt", { "accept-encoding": "gzip" });
+    assertEquals(gzip.headers.get("content-encoding"), "gzip");
+    assertEquals(await gzip.text(), text);
+
+    const refused = await get("t.txt", {
+      "accept-encoding": "br;q=0, gzip;q=0",
+    });
+    assertEquals(refused.headers.get("content-encoding"), null);
+    assertEquals(refused.headers.get("content-length"), "20000");
+    assertEquals(refused.headers.get("vary"), "Accept-Encoding");
+    await refused.body?.cancel();
+
+    // The br ETag validates the br representation only.
+    const same = await get("t.txt", {
+      "accept-encoding": "br",
+      "if-none-match": brTag,
+    });
+    assertEquals(same.status, 304);
+    assertEquals(same.headers.get("vary"), "Accept-Encoding");
+    await same.body?.cancel();
+    const other = await get("t.txt", {
+      "accept-encoding": "gzip",
+      "if-none-match": brTag,
+    });
+    assertEquals(other.status, 200);
+    await other.body?.cancel();
+
+    const range = await get("t.txt", {
+      "accept-encoding": "gzip, br",
+      range: "bytes=0-9",
+    });
+    assertEquals(range.status, 206);
+    assertEquals(range.headers.get("content-encoding"), null);
+    assertEquals(await range.text(), text.slice(0, 10));
+
+    const image = await get("i.png", { "accept-encoding": "gzip, br" });
+    assertEquals(image.headers.get("content-encoding"), null);
+    assertEquals((await image.bytes()).length, 4096);
+
+    // HEAD says what GET sends.
+    const head = await fetch(`${server.url}t.txt`, {
+      method: "HEAD",
+      headers: { "accept-encoding": "gzip, br" },
+    });
+    assertEquals(head.headers.get("content-encoding"), "br");
+    assertEquals(
+      head.headers.get("content-length"),
+      br.headers.get("content-length"),
+    );
+  } finally {
+    await server.stop();
+  }
+});
+
+Deno.test("a precompressed sibling is served when not older than the file", async () => {
+  const text = prose(8_000);
+  // The sibling holds other words, so the test sees which was sent.
+  const sibling = await compressed(`from the sibling ${text}`, "gzip");
+  await using dir = await tempTree({ "app.css": text });
+  await Deno.writeFile(`${dir.path}/app.css.gz`, sibling);
+  const server = await spawnServer({ root: dir.path });
+  try {
+    const response = await fetch(`${server.url}app.css`, {
+      headers: { "accept-encoding": "gzip" },
+    });
+    assertEquals(response.headers.get("content-encoding"), "gzip");
+    assertEquals(
+      response.headers.get("content-length"),
+      String(sibling.length),
+    );
+    assertEquals(await response.text(), `from the sibling ${text}`);
+    assertEquals(
+      response.headers.get("content-type"),
+      "text/css; charset=UTF-8",
+    );
+    // An older sibling is stale: the file itself is compressed instead.
+    const past = new Date(Date.now() - 60_000);
+    await Deno.utime(`${dir.path}/app.css.gz`, past, past);
+    const fresh = await eventually(
+      () =>
+        fetch(`${server.url}app.css`, {
+          headers: { "accept-encoding": "gzip" },
+        }).then((r) => r.text()),
+      (body) => body === text,
+    );
+    assertEquals(fresh, text);
+  } finally {
+    await server.stop();
+  }
+});
+
+Deno.test("pages' and templates' output is compressed; small answers are not", async () => {
+  const text = prose(5_000);
+  await using dir = await tempTree({
+    "big.ts": `export default () => ${JSON.stringify(text)};`,
+    "small.ts": `export default () => "small";`,
+    "stream.ts": `export default () => new Response(${
+      JSON.stringify(text)
+    }, { headers: { "content-type": "text/plain" } });`,
+    "t.tpl": `${text} $name`,
+  });
+  const server = await spawnServer({ root: dir.path });
+  const get = (path: string) =>
+    fetch(`${server.url}${path}`, {
+      headers: { "accept-encoding": "br, gzip" },
+    });
+  try {
+    const big = await get("big.ts");
+    assertEquals(big.headers.get("content-encoding"), "br");
+    assert(Number(big.headers.get("content-length")) < 2_500);
+    assertEquals(await big.text(), text);
+    const small = await get("small.ts");
+    assertEquals(small.headers.get("content-encoding"), null);
+    assertEquals(small.headers.get("vary"), "Accept-Encoding");
+    assertEquals(await small.text(), "small");
+    const own = await get("stream.ts");
+    assertEquals(own.headers.get("content-encoding"), "br");
+    assertEquals(await own.text(), text);
+    const template = await get("t.tpl?name=%3Cb%3E");
+    assertEquals(template.headers.get("content-encoding"), "br");
+    assertEquals(await template.text(), `${text} &lt;b&gt;`);
+  } finally {
+    await server.stop();
   }
 });

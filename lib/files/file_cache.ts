@@ -14,10 +14,17 @@
  */
 import { BoundedMap, ENTRY_OVERHEAD } from "../bounded_map.ts";
 import {
+  compressBody,
+  type Encoding,
+  MIN_COMPRESS_BYTES,
+} from "../compression.ts";
+import {
   type ByteRange,
   type DirEntry,
+  type EncodedBody,
   type FileInfo,
   isTooLong,
+  relativeName,
   type SiteFiles,
 } from "./files.ts";
 
@@ -46,6 +53,10 @@ export interface CachedFilesOptions {
   maxBytes?: number;
   /** The largest file body kept in memory. Default: 2 MiB. */
   maxFileBytes?: number;
+  /**
+   * Bytes of compressed variants kept in memory, in all. Default: 16 MiB.
+   */
+  maxEncodedBytes?: number;
   /** Told when watching fails. Default: stderr. */
   log?: (message: string) => void;
 }
@@ -89,6 +100,23 @@ function mayBeCode(path: string): boolean {
   return CODE_EXTENSIONS.test(path.replaceAll("\\", "/"));
 }
 
+/** The extension of a precompressed sibling, by encoding. */
+const SIBLING_EXTENSIONS: Record<Encoding, string> = {
+  br: ".br",
+  gzip: ".gz",
+};
+
+/**
+ * Files up to this size are compressed while their first request waits
+ * (a few milliseconds); larger ones off the request path, sent as they
+ * are until their variant is ready.
+ */
+const INLINE_COMPRESS_BYTES = 256 * 1024;
+/** Larger files are compressed only as precompressed siblings. */
+const MAX_COMPRESS_BYTES = 16 * 1024 * 1024;
+/** The most files compressed off the request path at once. */
+const MAX_BACKGROUND_JOBS = 2;
+
 /** Creates the cache in front of `files` (usually the disk). */
 export function createCachedFiles(
   files: SiteFiles,
@@ -101,6 +129,7 @@ export function createCachedFiles(
   const maxBytes = options.maxBytes ?? 32 * 1024 * 1024;
   const maxFileBytes = options.maxFileBytes ?? 2 * 1024 * 1024;
   const log = options.log ?? ((message) => console.error(message));
+  const maxEncodedBytes = options.maxEncodedBytes ?? 16 * 1024 * 1024;
 
   let mode: "watch" | "ttl" | "never" = options.changes ?? "watch";
   /** Bumped on every change seen by the watcher. */
@@ -133,11 +162,29 @@ export function createCachedFiles(
     { body: string | Uint8Array<ArrayBuffer>; size: number }
   >({ maxBytes, sizeOf: (_, { size }) => size });
 
+  /**
+   * Compressed variants by encoding and path, each with the FileInfo it
+   * was made from (a cache hands out a new one when the file changes);
+   * `null` remembers that a file has none worth sending.
+   */
+  const variants = new BoundedMap<
+    string,
+    { file: FileInfo; variant: EncodedBody | null }
+  >({
+    maxBytes: maxEncodedBytes,
+    sizeOf: (key, { variant }) =>
+      key.length * 2 + ENTRY_OVERHEAD + (variant?.bytes?.byteLength ?? 0),
+  });
+  /** Variants being made, by the same key. */
+  const making = new Map<string, Promise<EncodedBody | null>>();
+  let backgroundJobs = 0;
+
   function clear(): void {
     stats.clear();
     lists.clear();
     texts.clear();
     bodies.clear();
+    variants.clear();
   }
 
   /** The current generation; moving to a new one empties the cache. */
@@ -209,7 +256,102 @@ export function createCachedFiles(
     if (size <= maxFileBytes) bodies.set(path, { body, size });
   }
 
-  return {
+  /** The whole body of a file, through the cache. */
+  async function bodyOf(file: FileInfo) {
+    const before = generation();
+    const hit = bodies.get(file.path);
+    if (hit !== undefined) return hit.body;
+    if (file.size > maxFileBytes) return await files.body(file);
+    const bytes = new Uint8Array(
+      await new Response(await files.read(file)).arrayBuffer(),
+    );
+    const body = fastBody(bytes);
+    if (generation() === before && bytes.byteLength === file.size) {
+      keepBody(file.path, body, bytes.byteLength);
+    }
+    return body;
+  }
+
+  /** A precompressed sibling of `file` not older than it, if any. */
+  async function siblingOf(
+    file: FileInfo,
+    encoding: Encoding,
+  ): Promise<FileInfo | undefined> {
+    const segments = relativeName(files.root, file.path).split("/");
+    segments.push(`${segments.pop()}${SIBLING_EXTENSIONS[encoding]}`);
+    const sibling = await cached.stat(segments);
+    if (sibling === undefined || sibling.isDirectory) return undefined;
+    const made = file.mtime?.getTime();
+    const packed = sibling.mtime?.getTime();
+    return made !== undefined && packed !== undefined && packed >= made
+      ? sibling
+      : undefined;
+  }
+
+  async function makeVariant(
+    file: FileInfo,
+    encoding: Encoding,
+  ): Promise<EncodedBody | null> {
+    const sibling = await siblingOf(file, encoding);
+    if (sibling !== undefined) {
+      if (sibling.size > maxFileBytes) {
+        return { encoding, sibling, size: sibling.size, source: sibling };
+      }
+      const bytes = new Uint8Array(
+        await new Response(await files.read(sibling)).arrayBuffer(),
+      );
+      return { encoding, bytes, size: bytes.byteLength, source: sibling };
+    }
+    if (file.size < MIN_COMPRESS_BYTES || file.size > MAX_COMPRESS_BYTES) {
+      return null;
+    }
+    const bytes = await compressBody(await bodyOf(file), encoding);
+    // Not worth it, or too large to keep: the identity goes out.
+    if (bytes.byteLength >= file.size || bytes.byteLength > maxFileBytes) {
+      return null;
+    }
+    return { encoding, bytes, size: bytes.byteLength, source: file };
+  }
+
+  function encoded(
+    file: FileInfo,
+    encoding: Encoding,
+  ): EncodedBody | null | Promise<EncodedBody | null> {
+    const before = generation();
+    const key = `${encoding}:${file.path}`;
+    const hit = variants.get(key);
+    if (hit !== undefined && hit.file === file) return hit.variant;
+    const inline = file.size <= INLINE_COMPRESS_BYTES;
+    const pending = making.get(key);
+    if (pending !== undefined) return inline ? pending : null;
+    if (!inline && backgroundJobs >= MAX_BACKGROUND_JOBS) return null;
+    if (!inline) backgroundJobs++;
+    const made = makeVariant(file, encoding).then(
+      (variant) => {
+        if (generation() === before && !file.linked) {
+          variants.set(key, { file, variant });
+        }
+        return variant;
+      },
+      (error) => {
+        // Unreadable now (deleted, changed): the identity answers, and the
+        // next request tries again.
+        log(
+          `scriptserver: cannot compress ${
+            relativeName(files.root, file.path)
+          } (${(error as Error).message}); sent as it is`,
+        );
+        return null;
+      },
+    ).finally(() => {
+      making.delete(key);
+      if (!inline) backgroundJobs--;
+    });
+    making.set(key, made);
+    return inline ? made : null;
+  }
+
+  const cached: CachedFiles = {
     root: files.root,
     get mode() {
       return mode;
@@ -249,23 +391,12 @@ export function createCachedFiles(
       return bodies.get(file.path)?.body;
     },
 
-    async body(file) {
-      const before = generation();
-      const hit = bodies.get(file.path);
-      if (hit !== undefined) return hit.body;
-      if (file.size > maxFileBytes) return await files.body(file);
-      const bytes = new Uint8Array(
-        await new Response(await files.read(file)).arrayBuffer(),
-      );
-      const body = fastBody(bytes);
-      if (generation() === before && bytes.byteLength === file.size) {
-        keepBody(file.path, body, bytes.byteLength);
-      }
-      return body;
-    },
+    body: bodyOf,
+    encoded,
 
     read(file: FileInfo, range?: ByteRange) {
       return files.read(file, range);
     },
   };
+  return cached;
 }

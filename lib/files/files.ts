@@ -8,6 +8,7 @@
  * @module
  */
 import { join, loadByteSliceStream, SEPARATOR } from "../_std.ts";
+import type { Encoding } from "../compression.ts";
 import { isHiddenName, isHiddenPath } from "../url_path.ts";
 
 /** What the server knows of a file or directory under the root. */
@@ -66,6 +67,17 @@ export interface SiteFiles {
   /** A body already in memory, without any I/O (caches only). */
   cachedBody?(file: FileInfo): FileBody | undefined;
   /**
+   * The body of `file` compressed with `encoding` (caches only): a
+   * precompressed sibling (`app.js.br`, `app.js.gz`) not older than the
+   * file, or a variant made once per version and kept in memory. `null`
+   * when there is none now (not worth it, too large, or still being made
+   * off the request path); a promise while a small file is compressed.
+   */
+  encoded?(
+    file: FileInfo,
+    encoding: Encoding,
+  ): EncodedBody | null | Promise<EncodedBody | null>;
+  /**
    * A number that changes whenever anything under the root may have
    * changed (caches only). Results derived from these files may be kept
    * while it stays the same.
@@ -77,6 +89,20 @@ export interface SiteFiles {
    * files may be kept while it stays the same.
    */
   codeGeneration?(): number;
+}
+
+/** A file's body in an encoding. */
+export interface EncodedBody {
+  /** The encoding. */
+  readonly encoding: Encoding;
+  /** The compressed bytes, when in memory. */
+  readonly bytes?: Uint8Array<ArrayBuffer>;
+  /** Where they are read from otherwise: the precompressed sibling. */
+  readonly sibling?: FileInfo;
+  /** Their length. */
+  readonly size: number;
+  /** What the entity tag derives from: the file, or its sibling. */
+  readonly source: FileInfo;
 }
 
 /** A file's body: in memory, or streamed. */

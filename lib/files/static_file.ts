@@ -9,7 +9,19 @@ import {
   loadStaticFileTools,
   type StaticFileTools,
 } from "../_std.ts";
-import type { ByteRange, FileBody, FileInfo, SiteFiles } from "./files.ts";
+import {
+  encodedEtag,
+  isCompressible,
+  MIN_COMPRESS_BYTES,
+  negotiateEncoding,
+} from "../compression.ts";
+import type {
+  ByteRange,
+  EncodedBody,
+  FileBody,
+  FileInfo,
+  SiteFiles,
+} from "./files.ts";
 import { HttpError, methodNotAllowed } from "../http_error.ts";
 import {
   evaluatePreconditions,
@@ -74,6 +86,17 @@ interface FileFacts {
   headers: Readonly<Record<string, string>>;
   /** The same with Content-Length, which a streamed body must give. */
   streamHeaders: Readonly<Record<string, string>>;
+  /** Whether it may be sent compressed (a text-like type, large enough). */
+  compressible: boolean;
+  /** What its compressed variants' responses say, made on first use. */
+  encodings: Map<EncodedBody, VariantFacts>;
+}
+
+/** What the responses of a compressed variant say. */
+interface VariantFacts {
+  validators: Validators;
+  /** With Content-Encoding, its own ETag and Content-Length. */
+  headers: Readonly<Record<string, string>>;
 }
 
 /**
@@ -147,11 +170,17 @@ function factsOf(file: FileInfo, typeOf: ContentTypeOf): FileFacts {
       "x-content-type-options": "nosniff",
     };
     if (lastModified !== undefined) headers["last-modified"] = lastModified;
-    if (mayWrite(file.path)) {
+    const uploaded = mayWrite(file.path);
+    if (uploaded) {
       // Written by the server itself (an upload): never shown as a page.
       headers["content-type"] = "application/octet-stream";
       headers["content-disposition"] = "attachment";
     }
+    // Text-like types say that their encoding depends on the request,
+    // even when this one is too small to compress: the dispatcher then
+    // knows the decision was made.
+    const textLike = !uploaded && isCompressible(type);
+    if (textLike) headers["vary"] = "Accept-Encoding";
     known = {
       etag,
       lastModified,
@@ -162,6 +191,8 @@ function factsOf(file: FileInfo, typeOf: ContentTypeOf): FileFacts {
         ...headers,
         "content-length": String(file.size),
       }),
+      compressible: textLike && file.size >= MIN_COMPRESS_BYTES,
+      encodings: new Map(),
     };
     facts.set(file, known);
   }
@@ -191,6 +222,87 @@ export function serveFile(
   const known = factsOf(file, tools.contentType);
   const requestHeaders = request.headers;
   const rangeHeader = method === "GET" ? requestHeaders.get("range") : null;
+
+  // A range is of the identity's bytes.
+  if (known.compressible && rangeHeader === null && files.encoded) {
+    const encoding = negotiateEncoding(requestHeaders.get("accept-encoding"));
+    const variant = encoding && files.encoded(file, encoding);
+    if (variant instanceof Promise) {
+      return variant.then((ready) =>
+        ready === null
+          ? serveIdentity(request, file, files, known, null)
+          : serveEncoded(request, files, known, ready)
+      );
+    }
+    if (variant) return serveEncoded(request, files, known, variant);
+  }
+  return serveIdentity(request, file, files, known, rangeHeader);
+}
+
+/** The facts of a compressed variant's responses. */
+function variantFacts(known: FileFacts, variant: EncodedBody): VariantFacts {
+  let facts = known.encodings.get(variant);
+  if (facts === undefined) {
+    const etag = encodedEtag(fileEtag(variant.source), variant.encoding);
+    const headers: Record<string, string> = {
+      ...known.headers,
+      "content-encoding": variant.encoding,
+      etag,
+      "content-length": String(variant.size),
+    };
+    // Ranges are of the identity, which this is not.
+    delete headers["accept-ranges"];
+    facts = {
+      validators: { ...known.validators, etag },
+      headers: Object.freeze(headers),
+    };
+    // One variant per encoding and version: a bounded map.
+    known.encodings.clear();
+    known.encodings.set(variant, facts);
+  }
+  return facts;
+}
+
+/** A GET or HEAD answered with a compressed variant. */
+async function serveEncoded(
+  request: Request,
+  files: SiteFiles,
+  known: FileFacts,
+  variant: EncodedBody,
+): Promise<Response> {
+  const facts = variantFacts(known, variant);
+  if (isConditional(request.headers)) {
+    const outcome = await evaluatePreconditions(request, facts.validators);
+    if (outcome === 304) {
+      const headers = new Headers(facts.headers);
+      headers.delete("content-type");
+      headers.delete("content-length");
+      return new Response(null, { status: 304, headers });
+    }
+    if (outcome === 412) {
+      throw new HttpError(
+        412,
+        "The file is not the version the request asked for.",
+      );
+    }
+  }
+  if (request.method === "HEAD") {
+    return new Response(null, { headers: facts.headers });
+  }
+  const body = variant.bytes ?? await files.read(variant.sibling!);
+  return new Response(body, { headers: facts.headers });
+}
+
+/** A GET or HEAD answered with the file as it is. */
+function serveIdentity(
+  request: Request,
+  file: FileInfo,
+  files: SiteFiles,
+  known: FileFacts,
+  rangeHeader: string | null,
+): Response | Promise<Response> {
+  const { method } = request;
+  const requestHeaders = request.headers;
 
   // The common case, answered at once: a plain GET of a file in memory.
   if (

@@ -12,6 +12,7 @@
  *
  * @module
  */
+import { memoryResponse } from "../compression.ts";
 import { fromFileUrl, toFileUrl } from "../_std.ts";
 import { type BodyBudget, DEFAULT_MAX_FIELDS, limitBody } from "../body.ts";
 import { type FileInfo, relativeName } from "../files/files.ts";
@@ -607,10 +608,12 @@ export function createIsolateRunner(
       }
       headers = merged;
     }
-    const payload = body instanceof ReadableStream
-      ? guarded(body, isolate)
-      : body;
-    return new Response(payload, { status, headers });
+    if (body instanceof ReadableStream) {
+      return new Response(guarded(body, isolate), { status, headers });
+    }
+    return body === null
+      ? new Response(null, { status, headers })
+      : memoryResponse(body, { status, headers });
   }
 
   /**

@@ -3,6 +3,7 @@
  *
  * @module
  */
+import { memoryResponse } from "../compression.ts";
 import { HTML_TYPE } from "../html.ts";
 
 /** The statuses a redirect may use. */
@@ -184,11 +185,13 @@ export function pageResultToResponse(
         ...(headers ? { headers } : {}),
       });
     case "bytes":
-      return new Response(parts.body as BodyInit, {
-        headers: withType(headers, "bytes"),
-      });
+      return parts.body instanceof ReadableStream
+        ? new Response(parts.body, { headers: withType(headers, "bytes") })
+        : memoryResponse(parts.body as Uint8Array<ArrayBuffer>, {
+          headers: withType(headers, "bytes"),
+        });
     default:
-      return new Response(parts.body, {
+      return memoryResponse(parts.body, {
         headers: withType(headers, parts.kind),
       });
   }

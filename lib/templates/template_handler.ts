@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { memoryResponse } from "../compression.ts";
 import { limitBody, type LimitBodyOptions, parseForm } from "../body.ts";
 import { type FileInfo, relativeName, type SiteFiles } from "../files/files.ts";
 import { methodNotAllowed } from "../http_error.ts";
@@ -98,7 +99,7 @@ export function createTemplates(options: TemplatesOptions): Templates {
 
   function fill(parsed: Parsed, values: TemplateValues): Response {
     if ("error" in parsed) throw parsed.error;
-    return new Response(renderTemplate(parsed.template, values), {
+    return memoryResponse(renderTemplate(parsed.template, values), {
       headers: HTML,
     });
   }
