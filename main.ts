@@ -20,7 +20,7 @@ async function main(args: string[]): Promise<number> {
     listens: true,
   });
   if (!started.ok) return started.code;
-  const { cli, root, port, app } = started;
+  const { cli, root, port, app, tls } = started;
 
   // Listen for signals before listening for requests: a signal that arrives
   // just after the startup line must still stop the server gracefully.
@@ -51,8 +51,10 @@ async function main(args: string[]): Promise<number> {
     stopped: stopped.promise,
     isStopping: () => stopping,
     onServer: (current) => server = current,
+    tls,
     onFirstListen(addr) {
-      const url = `http://${hostForUrl(addr.hostname)}:${addr.port}/`;
+      const scheme = tls === undefined ? "http" : "https";
+      const url = `${scheme}://${hostForUrl(addr.hostname)}:${addr.port}/`;
       console.log(`scriptserver: serving ${root} at ${url}`);
       if (cli.sessions !== undefined) {
         console.log(`scriptserver: sessions in ${app.sessionsName}`);

@@ -208,14 +208,14 @@ export async function spawnServer(
   };
   try {
     const line = await Promise.race([
-      child.stdout.waitFor((l) => l.includes(" at http://")),
+      child.stdout.waitFor((l) => / at https?:\/\//.test(l)),
       child.process.status.then((s) => {
         throw new Error(
           `The server exited with ${s.code}:\n${child.stderr.text}`,
         );
       }),
     ]);
-    const url = line.slice(line.indexOf("http://"));
+    const url = line.slice(line.search(/https?:\/\//));
     return { ...child, url, port, stop };
   } catch (error) {
     await stop("SIGKILL").catch(() => {});

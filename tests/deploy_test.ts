@@ -5,6 +5,7 @@
 import { assert, assertEquals, assertStringIncludes } from "./_assert.ts";
 import {
   eventually,
+  LIB_DIR,
   rawGet,
   spawnRaw,
   spawnServer,
@@ -351,4 +352,198 @@ Deno.test("pages' and templates' output is compressed; small answers are not", a
   } finally {
     await server.stop();
   }
+});
+
+/** Runs openssl; fails the test with its message when it fails. */
+async function openssl(args: string[]): Promise<void> {
+  const made = await new Deno.Command("openssl", {
+    args,
+    stdout: "null",
+    stderr: "piped",
+  }).output();
+  assert(made.success, new TextDecoder().decode(made.stderr));
+}
+
+/**
+ * A test CA and a certificate it signed for 127.0.0.1, with its key, made
+ * by openssl (a CA's own certificate is refused as a server's by rustls).
+ */
+async function makeCertificate(
+  dir: string,
+  name = "server",
+): Promise<{ ca: string; cert: string; key: string }> {
+  const [ca, caKey, csr, cert, key, ext] = [
+    "ca.pem",
+    "ca-key.pem",
+    "csr.pem",
+    "cert.pem",
+    "key.pem",
+    "ext.txt",
+  ].map((file) => `${dir}/${name}-${file}`) as [
+    string,
+    string,
+    string,
+    string,
+    string,
+    string,
+  ];
+  const ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"];
+  await openssl([
+    "req",
+    "-x509",
+    ...ec,
+    "-keyout",
+    caKey,
+    "-out",
+    ca,
+    "-days",
+    "2",
+    "-subj",
+    "/CN=scriptserver test CA",
+  ]);
+  await openssl([
+    "req",
+    ...ec,
+    "-keyout",
+    key,
+    "-out",
+    csr,
+    "-subj",
+    "/CN=127.0.0.1",
+  ]);
+  await Deno.writeTextFile(
+    ext,
+    "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n",
+  );
+  await openssl([
+    "x509",
+    "-req",
+    "-in",
+    csr,
+    "-CA",
+    ca,
+    "-CAkey",
+    caKey,
+    "-CAcreateserial",
+    "-out",
+    cert,
+    "-days",
+    "2",
+    "-extfile",
+    ext,
+  ]);
+  return { ca, cert, key };
+}
+
+/** curl's answer over HTTP/2: the HTTP version, status and body. */
+async function curlHttp2(
+  url: string,
+  ca: string,
+  extra: string[] = [],
+): Promise<string> {
+  const result = await new Deno.Command("curl", {
+    args: [
+      "--silent",
+      "--show-error",
+      "--http2",
+      "--max-time",
+      "10",
+      "--cacert",
+      ca,
+      "--write-out",
+      "\n%{http_version} %{http_code}",
+      ...extra,
+      url,
+    ],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  assert(result.success, new TextDecoder().decode(result.stderr));
+  return new TextDecoder().decode(result.stdout);
+}
+
+Deno.test("--cert and --key serve HTTPS over HTTP/2: a page, a range of a file, a Secure session", async () => {
+  await using dir = await tempTree({
+    "site/hello.ts": `export default (ctx) => "Hello " + ctx.url.protocol;`,
+    "site/file.txt": "0123456789",
+    "site/count.ts": `export default (ctx) => {
+      ctx.session.count = (ctx.session.count ?? 0) + 1;
+      return "visit " + ctx.session.count;
+    };`,
+  });
+  const { ca, cert, key } = await makeCertificate(dir.path);
+  const root = `${dir.path}/site`;
+  const server = await spawnServer({
+    root,
+    args: ["--cert", cert, "--key", key],
+    permissions: [`--allow-read=${root},${LIB_DIR},${cert},${key}`],
+    netPermission: true,
+  });
+  try {
+    assert(server.url.startsWith("https://127.0.0.1:"), server.url);
+    assertEquals(
+      await curlHttp2(`${server.url}hello.ts`, ca),
+      "Hello https:\n2 200",
+    );
+    assertEquals(
+      await curlHttp2(`${server.url}file.txt`, ca, ["--range", "2-4"]),
+      "234\n2 206",
+    );
+    // Deno's fetch, trusting the test's certificate.
+    using client = Deno.createHttpClient({
+      caCerts: [await Deno.readTextFile(ca)],
+    });
+    const first = await fetch(`${server.url}count.ts`, { client });
+    assertEquals(await first.text(), "visit 1");
+    const cookie = first.headers.get("set-cookie")!;
+    assertStringIncludes(cookie, "Secure");
+    const second = await fetch(`${server.url}count.ts`, {
+      client,
+      headers: { cookie: cookie.split(";")[0]! },
+    });
+    assertEquals(await second.text(), "visit 2");
+  } finally {
+    await server.stop();
+  }
+});
+
+Deno.test("a missing, unreadable or mismatched --cert/--key pair is one line and exit 1", async () => {
+  await using dir = await tempTree({ "site/a.txt": "a" });
+  const one = await makeCertificate(dir.path, "one");
+  const two = await makeCertificate(dir.path, "two");
+  const root = `${dir.path}/site`;
+  const cases: [string[], string][] = [
+    [
+      ["--cert", `${dir.path}/none.pem`, "--key", one.key],
+      "Cannot read --cert",
+    ],
+    [["--cert", `${root}/a.txt`, "--key", one.key], "holds no PEM"],
+    [["--cert", one.cert, "--key", two.key], "Cannot serve HTTPS"],
+  ];
+  for (const [args, message] of cases) {
+    const child = spawnRaw(["--allow-net=127.0.0.1", "--allow-read"], [
+      root,
+      "--port",
+      "0",
+      ...args,
+    ]);
+    const status = await waitExit(child.process);
+    await Promise.all([child.stdout.done, child.stderr.done]);
+    assertEquals(status.code, 1, message);
+    const lines = child.stderr.text.trim().split("\n");
+    assertEquals(lines.length, 1, child.stderr.text);
+    assertStringIncludes(lines[0]!, message);
+  }
+  // Without read permission for them, the line says which flag to add.
+  const child = spawnRaw([
+    "--allow-net=127.0.0.1",
+    `--allow-read=${root},${LIB_DIR}`,
+  ], [root, "--port", "0", "--cert", one.cert, "--key", one.key]);
+  const status = await waitExit(child.process);
+  await Promise.all([child.stdout.done, child.stderr.done]);
+  assertEquals(status.code, 1);
+  assertStringIncludes(
+    child.stderr.text,
+    `--allow-read=${one.cert},${one.key}`,
+  );
 });

@@ -18,6 +18,13 @@ import type { RedisSessionStore } from "../sessions/redis_session_store.ts";
 import type { Site } from "./site.ts";
 import { writablePlaceIn, writesAnywhere } from "../write_access.ts";
 
+/** The files read at startup besides ROOT: the TLS certificate and key. */
+export function startupReads(cli: CliOptions): string[] {
+  return cli.cert === undefined || cli.key === undefined
+    ? []
+    : [cli.cert, cli.key];
+}
+
 /** The addresses the server connects to, for `--allow-net`. */
 export function connectsTo(cli: CliOptions): string[] {
   return cli.sessions === undefined ? [] : [redisAddress(cli.sessions)];
@@ -32,6 +39,7 @@ export function missingPermissions(
   root: string,
   listen: { host: string; port: number } | undefined,
   connects: string[],
+  reads: string[] = [],
 ): string[] {
   const missing: string[] = [];
   const addresses = [
@@ -42,12 +50,10 @@ export function missingPermissions(
     Deno.permissions.querySync({ name: "net", host }).state !== "granted"
   );
   if (lacking.length > 0) missing.push(netFlag(lacking));
-  if (
-    Deno.permissions.querySync({ name: "read", path: root }).state !==
-      "granted"
-  ) {
-    missing.push(readFlag(root));
-  }
+  const unreadable = [root, ...reads].filter((path) =>
+    Deno.permissions.querySync({ name: "read", path }).state !== "granted"
+  );
+  if (unreadable.length > 0) missing.push(readFlag(...unreadable));
   return missing;
 }
 
@@ -134,6 +140,7 @@ export async function createApp(cli: CliOptions, site: Site): Promise<App> {
     fileChanges: site.embedded ? "never" : "watch",
     prod: cli.prod,
     trustProxy: cli.trustProxy,
+    https: cli.cert !== undefined,
     // Without Redis, createHandler keeps sessions in memory with these.
     ...(redis === undefined ? {} : { sessions: redis }),
     ...(cli.sessionTtl === undefined ? {} : { sessionTtl: cli.sessionTtl }),

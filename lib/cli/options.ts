@@ -402,6 +402,8 @@ export interface UsageOptions {
   standalone?: boolean;
   /** Further addresses the server connects to (Redis). */
   connects?: string[];
+  /** Further files read at startup (the TLS certificate and key). */
+  reads?: string[];
 }
 
 /**
@@ -409,10 +411,20 @@ export interface UsageOptions {
  * for `root`; a compiled binary has its permissions built in.
  */
 export function usage(options: UsageOptions): string {
-  const { root, host, port, standalone = false, connects = [], pagesRead } =
-    options;
-  const { net, read } = permissionFlags(root, host, port, connects);
-  const readAll = pagesRead === undefined ? read : readFlag(root, pagesRead);
+  const {
+    root,
+    host,
+    port,
+    standalone = false,
+    connects = [],
+    reads = [],
+    pagesRead,
+  } = options;
+  const { net } = permissionFlags(root, host, port, connects);
+  const read = readFlag(root, ...reads);
+  const readAll = pagesRead === undefined
+    ? read
+    : readFlag(root, pagesRead, ...reads);
   const command = standalone
     ? "scriptserver [ROOT] [options]"
     : `deno run --no-prompt ${net} ${readAll} main.ts [ROOT] [options]`;
@@ -465,6 +477,9 @@ Options:
   --sessions URL  Where sessions live: memory (default, this process), or
                   redis://host:port[/db] to share them between processes
                   (deno serve --parallel) and machines.
+  --cert FILE --key FILE
+                  Serve HTTPS (HTTP/2 and HTTP/1.1) with this certificate
+                  chain and private key (PEM files, read at startup).
   --trust-proxy   Behind a reverse proxy: take X-Forwarded-Proto: https as
                   https (session cookies get Secure). Only with a proxy that
                   sets it; otherwise any client could.

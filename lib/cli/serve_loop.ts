@@ -26,6 +26,8 @@ export interface ServeLoopOptions {
   isStopping(): boolean;
   /** Told of each listening server, for shutdown. */
   onServer(server: Deno.HttpServer): void;
+  /** The certificate and key (PEM): HTTPS. */
+  tls?: { cert: string; key: string } | undefined;
   /** The startup line: the first time the server listens. */
   onFirstListen(addr: Deno.NetAddr): void;
 }
@@ -64,6 +66,7 @@ export async function serveUntilStopped(
       server = Deno.serve({
         hostname: host,
         port,
+        ...options.tls,
         onListen(addr) {
           // Listen again on the same port, even when 0 picked it.
           port = addr.port;
@@ -81,10 +84,26 @@ export async function serveUntilStopped(
       }, handler);
     } catch (error) {
       if (!listened) {
-        const reason = error instanceof Deno.errors.AddrInUse
-          ? "the address is in use; choose another --port"
-          : (error as Error).message;
-        return fail(`Cannot listen on ${hostForUrl(host)}:${port}: ${reason}`);
+        if (error instanceof Deno.errors.AddrInUse) {
+          return fail(
+            `Cannot listen on ${
+              hostForUrl(host)
+            }:${port}: the address is in use; choose another --port`,
+          );
+        }
+        if (options.tls !== undefined) {
+          // A key that is not the certificate's, or not a key Deno reads.
+          return fail(
+            `Cannot serve HTTPS with --cert and --key: ${
+              (error as Error).message
+            } (give a certificate and the private key it was made for, PEM)`,
+          );
+        }
+        return fail(
+          `Cannot listen on ${hostForUrl(host)}:${port}: ${
+            (error as Error).message
+          }`,
+        );
       }
       if (Date.now() - listenedAt > RELISTEN_GIVE_UP_MS) {
         return fail(

@@ -15,6 +15,7 @@ import {
   connectsTo,
   createApp,
   missingPermissions,
+  startupReads,
 } from "./app.ts";
 import {
   type CliOptions,
@@ -41,12 +42,47 @@ export interface StartOptions {
 
 /** A server ready to serve, or the exit code of one that will not. */
 export type Started =
-  | { ok: true; cli: CliOptions; root: string; port: number; app: App }
+  | {
+    ok: true;
+    cli: CliOptions;
+    root: string;
+    port: number;
+    app: App;
+    /** The certificate and key (PEM), for HTTPS. */
+    tls?: { cert: string; key: string };
+  }
   | { ok: false; code: number };
 
 function refuse(message: string, code: number): Started {
   console.error(`scriptserver: ${message}`);
   return { ok: false, code };
+}
+
+/**
+ * Reads a PEM file given to `flag`; what it must contain is checked by
+ * name only (`label`), the pair itself when the server listens.
+ */
+function readPem(
+  path: string,
+  flag: string,
+  label: string,
+): string | Started {
+  let text: string;
+  try {
+    text = Deno.readTextFileSync(path);
+  } catch (error) {
+    const reason = error instanceof Deno.errors.NotFound
+      ? "there is no such file"
+      : (error as Error).message;
+    return refuse(`Cannot read ${flag} "${path}": ${reason}`, 1);
+  }
+  if (!text.includes(`-----BEGIN `) || !text.includes(label)) {
+    return refuse(
+      `Cannot use ${flag} "${path}": it holds no PEM ${label} (give the PEM files of a certificate and its key)`,
+      1,
+    );
+  }
+  return text;
 }
 
 /** `$PORT`, read only when env access was granted (it is never asked for). */
@@ -78,6 +114,12 @@ export async function start(
     if (error instanceof UsageError) return refuse(error.message, 2);
     throw error;
   }
+  if (!options.listens && cli.cert !== undefined) {
+    return refuse(
+      "--cert and --key are for deno run main.ts: under deno serve, Deno listens itself",
+      1,
+    );
+  }
   if (
     !options.listens && (cli.port !== undefined || cli.host !== "127.0.0.1")
   ) {
@@ -102,6 +144,7 @@ export async function start(
         port,
         standalone,
         connects: connectsTo(cli),
+        reads: startupReads(cli),
         ...(cli.inProcess ? {} : { pagesRead: isolatesReadPath() }),
       }),
     );
@@ -112,6 +155,7 @@ export async function start(
     root,
     options.listens ? { host, port } : undefined,
     connectsTo(cli),
+    startupReads(cli),
   );
   if (missing.length > 0) {
     const flags = missing.join(" ");
@@ -126,6 +170,14 @@ export async function start(
   }
   const problem = checkRoot(root);
   if (problem !== undefined) return refuse(problem, 1);
+  let tls: { cert: string; key: string } | undefined;
+  if (cli.cert !== undefined && cli.key !== undefined) {
+    const read = readPem(cli.cert, "--cert", "CERTIFICATE");
+    if (typeof read !== "string") return read;
+    const key = readPem(cli.key, "--key", "PRIVATE KEY");
+    if (typeof key !== "string") return key;
+    tls = { cert: read, key };
+  }
   const writes = checkWriteAccess(root);
   if (writes.error !== undefined) return refuse(writes.error, 1);
   if (writes.warning !== undefined) {
@@ -143,5 +195,5 @@ export async function start(
       `scriptserver: cannot reach the session store at ${app.sessionsName} yet; pages that use sessions answer 503 until it is reachable`,
     );
   }
-  return { ok: true, cli, root, port, app };
+  return { ok: true, cli, root, port, app, ...(tls ? { tls } : {}) };
 }
