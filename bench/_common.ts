@@ -197,7 +197,10 @@ export async function capture(
   path: string,
   into: string,
 ): Promise<BodyFiles> {
-  const response = await fetch(`${server.url}${path.slice(1)}`);
+  // The identity: fetch would ask for (and decode) a compressed one.
+  const response = await fetch(`${server.url}${path.slice(1)}`, {
+    headers: { "accept-encoding": "identity" },
+  });
   const headers: Record<string, string> = {};
   for (const [key, value] of response.headers) {
     if (!["date", "content-length", "connection", "keep-alive"].includes(key)) {

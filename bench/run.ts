@@ -45,6 +45,7 @@ import {
 import { measureReference, measureServer } from "./page_edits.ts";
 import { hostileFigures, hostileTable } from "./hostile.ts";
 import { isolateFigures, isolateTable } from "./isolates.ts";
+import { compressionFigures, compressionTable } from "./compression.ts";
 import { V8_FLAGS } from "../tools/v8_flags.ts";
 
 const args = parseArgs(Deno.args, { string: ["rounds", "seconds"] }) as {
@@ -354,6 +355,10 @@ if (import.meta.main) {
     const start = await startups(root, hello.files);
     const hostile = await hostileFigures();
     const isolates = await isolateFigures({ rounds: ROUNDS, seconds: SECONDS });
+    const compression = await compressionFigures({
+      rounds: ROUNDS,
+      seconds: SECONDS,
+    });
 
     const memory: Row[] = [
       {
@@ -439,6 +444,8 @@ ${rowsTable("memory and start-up", memory)}
 ${hostileTable(hostile)}
 
 ${isolateTable(isolates)}
+
+${compressionTable(compression)}
 `;
     const written = [
       new URL("./RESULTS.md", import.meta.url).pathname,
