@@ -60,6 +60,21 @@ export type Route =
 
 const MISSING: Route = { kind: "missing" };
 
+/**
+ * What an extensionless URL ("/about") may name when nothing has that
+ * name, in order: clean URLs. Each adds a fixed extension to a name that
+ * passed the URL checks, so private, dot and source-like names stay
+ * hidden.
+ */
+export const CLEAN_EXTENSIONS = [
+  ".html",
+  ".ts",
+  ".js",
+  ".mts",
+  ".mjs",
+  ".tpl",
+];
+
 /** Which handler answers a file (the registry). */
 export interface HandlerLookup {
   /** The handler for a file path. */
@@ -132,6 +147,24 @@ export function createRouter(options: RouterOptions): Router {
    * rest of the path is the script's PATH_INFO (CGI/1.1); only scripts take
    * one, so "/file.txt/" stays a 404.
    */
+  /** The file an extensionless name stands for ("about" → "about.html"). */
+  async function cleanFile(
+    segments: string[],
+    scriptsOnly: boolean,
+  ): Promise<{ file: FileInfo; segments: string[] } | undefined> {
+    const name = segments.at(-1);
+    if (name === undefined || name.includes(".")) return undefined;
+    for (const extension of CLEAN_EXTENSIONS) {
+      const named = [...segments.slice(0, -1), name + extension];
+      if (scriptsOnly && !handlers.isScript(named.at(-1)!)) continue;
+      const file = await files.stat(named);
+      if (file !== undefined && !file.isDirectory) {
+        return { file, segments: named };
+      }
+    }
+    return undefined;
+  }
+
   async function resolve(path: string): Promise<Route> {
     // URL.parse normalises "." and ".." segments (including their %2e
     // forms) and backslashes, the way browsers do. Pasted after an origin,
@@ -164,16 +197,30 @@ export function createRouter(options: RouterOptions): Router {
         ? fileRoute(found, segments, "/")
         : MISSING;
     }
+    if (!trailingSlash) {
+      const clean = await cleanFile(segments, false);
+      if (clean !== undefined) return fileRoute(clean.file, clean.segments, "");
+    }
     for (let end = 1; end < segments.length; end++) {
-      if (!handlers.isScript(segments[end - 1]!)) continue;
+      const pathInfo = () =>
+        `/${segments.slice(end).join("/")}${trailingSlash ? "/" : ""}`;
+      if (!handlers.isScript(segments[end - 1]!)) {
+        // "/about/extra": the page about.ts, with PATH_INFO "/extra", when
+        // nothing is named "about".
+        const prefix = segments.slice(0, end);
+        if (prefix.at(-1)!.includes(".")) continue;
+        if (await files.stat(prefix) !== undefined) continue;
+        const clean = await cleanFile(prefix, true);
+        // Nothing named so: nothing deeper exists either.
+        return clean === undefined
+          ? MISSING
+          : fileRoute(clean.file, clean.segments, pathInfo());
+      }
       const script = await files.stat(segments.slice(0, end));
       if (script === undefined) return MISSING;
       if (script.isDirectory) continue;
       if (!handlers.isScript(script.path)) return MISSING;
-      const rest = `/${segments.slice(end).join("/")}${
-        trailingSlash ? "/" : ""
-      }`;
-      return fileRoute(script, segments.slice(0, end), rest);
+      return fileRoute(script, segments.slice(0, end), pathInfo());
     }
     return MISSING;
   }
