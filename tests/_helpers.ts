@@ -170,6 +170,22 @@ export async function waitExit(
   return result;
 }
 
+/** Runs main.ts to its exit (bounded): its exit code and output. */
+export async function runMain(
+  permissions: string[],
+  args: string[],
+  env: Record<string, string> = {},
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  const child = spawnRaw(permissions, args, { env });
+  const status = await waitExit(child.process);
+  await Promise.all([child.stdout.done, child.stderr.done]);
+  return {
+    code: status.code,
+    stdout: child.stdout.text,
+    stderr: child.stderr.text,
+  };
+}
+
 /**
  * Starts scriptserver on a free port under exactly
  * `--no-prompt --allow-net=127.0.0.1:PORT --allow-read=ROOT,LIB` (unless told

@@ -7,10 +7,9 @@ import {
   eventually,
   LIB_DIR,
   rawGet,
-  spawnRaw,
+  runMain,
   spawnServer,
   tempTree,
-  waitExit,
 } from "./_helpers.ts";
 
 Deno.test("_404.html answers every 404 with status 404 and stays private", async () => {
@@ -180,16 +179,12 @@ Deno.test("--header adds headers to every response, unless it sets them itself",
 
 Deno.test("a malformed --header is refused at startup with one line", async () => {
   for (const value of ["NoColon", "Bad Name: x", "Content-Length: 5"]) {
-    const child = spawnRaw(["--allow-net=127.0.0.1", "--allow-read"], [
-      "--port",
-      "0",
-      "--header",
-      value,
-    ]);
-    const status = await waitExit(child.process);
-    await Promise.all([child.stdout.done, child.stderr.done]);
-    assertEquals(status.code, 2, value);
-    assertStringIncludes(child.stderr.text, `Cannot use --header "${value}"`);
+    const { code, stderr } = await runMain(
+      ["--allow-net=127.0.0.1", "--allow-read"],
+      ["--port", "0", "--header", value],
+    );
+    assertEquals(code, 2, value);
+    assertStringIncludes(stderr, `Cannot use --header "${value}"`);
   }
 });
 
@@ -521,29 +516,20 @@ Deno.test("a missing, unreadable or mismatched --cert/--key pair is one line and
     [["--cert", one.cert, "--key", two.key], "Cannot serve HTTPS"],
   ];
   for (const [args, message] of cases) {
-    const child = spawnRaw(["--allow-net=127.0.0.1", "--allow-read"], [
-      root,
-      "--port",
-      "0",
-      ...args,
-    ]);
-    const status = await waitExit(child.process);
-    await Promise.all([child.stdout.done, child.stderr.done]);
-    assertEquals(status.code, 1, message);
-    const lines = child.stderr.text.trim().split("\n");
-    assertEquals(lines.length, 1, child.stderr.text);
+    const { code, stderr } = await runMain(
+      ["--allow-net=127.0.0.1", "--allow-read"],
+      [root, "--port", "0", ...args],
+    );
+    assertEquals(code, 1, message);
+    const lines = stderr.trim().split("\n");
+    assertEquals(lines.length, 1, stderr);
     assertStringIncludes(lines[0]!, message);
   }
   // Without read permission for them, the line says which flag to add.
-  const child = spawnRaw([
-    "--allow-net=127.0.0.1",
-    `--allow-read=${root},${LIB_DIR}`,
-  ], [root, "--port", "0", "--cert", one.cert, "--key", one.key]);
-  const status = await waitExit(child.process);
-  await Promise.all([child.stdout.done, child.stderr.done]);
-  assertEquals(status.code, 1);
-  assertStringIncludes(
-    child.stderr.text,
-    `--allow-read=${one.cert},${one.key}`,
+  const { code, stderr } = await runMain(
+    ["--allow-net=127.0.0.1", `--allow-read=${root},${LIB_DIR}`],
+    [root, "--port", "0", "--cert", one.cert, "--key", one.key],
   );
+  assertEquals(code, 1);
+  assertStringIncludes(stderr, `--allow-read=${one.cert},${one.key}`);
 });

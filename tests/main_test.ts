@@ -12,6 +12,7 @@ import {
   freePort,
   LIB_DIR,
   REPO,
+  runMain,
   spawnRaw,
   spawnServer,
   tempTree,
@@ -20,28 +21,12 @@ import {
 
 const SCRIPTS = join(REPO, "scripts");
 
-/** Runs main.ts to completion and returns its exit code and output. */
-async function run(
-  permissions: string[],
-  args: string[],
-  env: Record<string, string> = {},
-) {
-  const child = spawnRaw(permissions, args, { env });
-  const status = await waitExit(child.process);
-  await Promise.all([child.stdout.done, child.stderr.done]);
-  return {
-    code: status.code,
-    stdout: child.stdout.text,
-    stderr: child.stderr.text,
-  };
-}
-
 function assertNoStackTrace(text: string) {
   assert(!/^\s+at /m.test(text), `a stack trace was printed:\n${text}`);
 }
 
 Deno.test("--help shows the minimal deno run line and exits 0", async () => {
-  const result = await run([], ["/srv/site", "--port", "9000", "--help"]);
+  const result = await runMain([], ["/srv/site", "--port", "9000", "--help"]);
   assertEquals(result.code, 0);
   assertStringIncludes(
     result.stdout,
@@ -54,14 +39,14 @@ Deno.test("--help shows the minimal deno run line and exits 0", async () => {
 Deno.test("a missing permission gives one line naming the flags and exit 1", async () => {
   await using dir = await tempTree({ "a.txt": "a" });
   const port = freePort();
-  const none = await run([], [dir.path, "--port", String(port)]);
+  const none = await runMain([], [dir.path, "--port", String(port)]);
   assertEquals(none.code, 1);
   assertEquals(none.stderr.trim().split("\n").length, 1, none.stderr);
   assertStringIncludes(none.stderr, `--allow-net=127.0.0.1:${port}`);
   assertStringIncludes(none.stderr, `--allow-read=${dir.path}`);
   assertNoStackTrace(none.stderr);
 
-  const noRead = await run([`--allow-net=127.0.0.1:${port}`], [
+  const noRead = await runMain([`--allow-net=127.0.0.1:${port}`], [
     dir.path,
     "--port",
     String(port),
@@ -70,7 +55,7 @@ Deno.test("a missing permission gives one line naming the flags and exit 1", asy
   assertStringIncludes(noRead.stderr, `--allow-read=${dir.path}`);
   assert(!noRead.stderr.includes("--allow-net"));
 
-  const noNet = await run([`--allow-read=${dir.path}`], [
+  const noNet = await runMain([`--allow-read=${dir.path}`], [
     dir.path,
     "--port",
     String(port),
@@ -81,25 +66,25 @@ Deno.test("a missing permission gives one line naming the flags and exit 1", asy
 });
 
 Deno.test("bad flags and a missing ROOT exit non-zero with one line", async () => {
-  const flag = await run([], ["--prot", "1"]);
+  const flag = await runMain([], ["--prot", "1"]);
   assertEquals(flag.code, 2);
   assertStringIncludes(flag.stderr, 'Unknown option "--prot"');
   assertNoStackTrace(flag.stderr);
 
-  const port = await run([], ["--port", "http"]);
+  const port = await runMain([], ["--port", "http"]);
   assertEquals(port.code, 2);
   assertStringIncludes(port.stderr, '--port "http"');
 
   await using dir = await tempTree({ "file.txt": "x" });
   const missing = join(dir.path, "missing");
-  const absent = await run(
+  const absent = await runMain(
     ["--allow-net=127.0.0.1:1", `--allow-read=${dir.path}`],
     [missing, "--port", "1"],
   );
   assertEquals(absent.code, 1);
   assertStringIncludes(absent.stderr, "does not exist");
   const file = join(dir.path, "file.txt");
-  const notDir = await run(
+  const notDir = await runMain(
     ["--allow-net=127.0.0.1:1", `--allow-read=${file}`],
     [file, "--port", "1"],
   );
@@ -111,7 +96,7 @@ Deno.test("a port in use exits 1 with a clear message", async () => {
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const { port } = listener.addr as Deno.NetAddr;
   try {
-    const result = await run(
+    const result = await runMain(
       [`--allow-net=127.0.0.1:${port}`, `--allow-read=${SCRIPTS}`],
       ["--port", String(port)],
     );
@@ -168,18 +153,24 @@ Deno.test("--embedded-site (what deno task compile bakes in) serves that site wi
 });
 
 Deno.test("PORT is read only when env access is granted", async () => {
-  const granted = await run(["--allow-env=PORT"], ["--help"], {
+  const granted = await runMain(["--allow-env=PORT"], ["--help"], {
     PORT: "8123",
   });
   assertStringIncludes(granted.stdout, "--allow-net=127.0.0.1:8123");
-  const denied = await run([], ["--help"], { PORT: "8123" });
+  const denied = await runMain([], ["--help"], { PORT: "8123" });
   assertEquals(denied.code, 0);
   assertStringIncludes(denied.stdout, "--allow-net=127.0.0.1:8000");
-  const flagWins = await run(["--allow-env=PORT"], ["--port", "9", "--help"], {
+  const flagWins = await runMain(["--allow-env=PORT"], [
+    "--port",
+    "9",
+    "--help",
+  ], {
     PORT: "8123",
   });
   assertStringIncludes(flagWins.stdout, "--allow-net=127.0.0.1:9");
-  const bad = await run(["--allow-env=PORT"], ["--help"], { PORT: "eighty" });
+  const bad = await runMain(["--allow-env=PORT"], ["--help"], {
+    PORT: "eighty",
+  });
   assertEquals(bad.code, 2);
   assertStringIncludes(bad.stderr, 'PORT "eighty"');
 
