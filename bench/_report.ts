@@ -24,6 +24,12 @@ export interface Row {
   target: string;
 }
 
+/** A row of figures with a target that holds or not. */
+export interface FigureRow extends Row {
+  /** Whether the target holds. */
+  ok: boolean;
+}
+
 const mark = (ok: boolean) => (ok ? "✅" : "❌");
 
 /** The load results, one row per workload. */

@@ -19,15 +19,7 @@ import {
   startProcess,
 } from "./_common.ts";
 import { load, requireWrk, type Run, summarize } from "./_load.ts";
-
-/** One figure. */
-export interface CompressionRow {
-  what: string;
-  ours: string;
-  reference: string;
-  target: string;
-  ok: boolean;
-}
+import { type FigureRow, rowsTable } from "./_report.ts";
 
 const ACCEPT = { "accept-encoding": "gzip, br" };
 
@@ -73,11 +65,11 @@ async function rounds(
 export async function compressionFigures(
   { rounds: count = 3, seconds = 3 }: { rounds?: number; seconds?: number } =
     {},
-): Promise<CompressionRow[]> {
+): Promise<FigureRow[]> {
   requireWrk();
   const root = await Deno.makeTempDir({ prefix: "scriptserver-compress-" });
   const started: Server[] = [];
-  const rows: CompressionRow[] = [];
+  const rows: FigureRow[] = [];
   try {
     for (
       const [name, size] of [["4k.txt", 4096], ["20k.txt", 20_480]] as const
@@ -145,20 +137,6 @@ export async function compressionFigures(
   return rows;
 }
 
-/** The figures as a Markdown table. */
-export function compressionTable(rows: CompressionRow[]): string {
-  return `### Compression
-
-| figure | scriptserver | reference | target |
-| --- | --- | --- | --- |
-${
-    rows.map((row) =>
-      `| ${row.what} | ${row.ours} | ${row.reference} | ${row.target} |`
-    ).join("\n")
-  }
-`;
-}
-
 if (import.meta.main) {
-  console.log(compressionTable(await compressionFigures()));
+  console.log(rowsTable("compression", await compressionFigures()));
 }

@@ -21,18 +21,10 @@ import {
   startProcess,
 } from "./_common.ts";
 import { load, requireWrk, type Run, summarize } from "./_load.ts";
+import { type FigureRow, rowsTable } from "./_report.ts";
 
 const MiB = 1024 * 1024;
 const HELLO = "/hello.ts?name=world";
-
-/** One figure. */
-export interface IsolateRow {
-  what: string;
-  ours: string;
-  reference: string;
-  target: string;
-  ok: boolean;
-}
 
 async function makeSite(): Promise<string> {
   const root = await Deno.makeTempDir({ prefix: "scriptserver-isolates-" });
@@ -90,7 +82,7 @@ function ratioRow(
   what: string,
   measured: { ours: Run; bare: Run },
   target: number,
-): IsolateRow {
+): FigureRow {
   const ratio = measured.ours.rps / measured.bare.rps;
   return {
     what,
@@ -110,10 +102,10 @@ function ratioRow(
 /** The figures; each starts and stops its own servers. */
 export async function isolateFigures(
   { rounds = 3, seconds = 3 }: { rounds?: number; seconds?: number } = {},
-): Promise<IsolateRow[]> {
+): Promise<FigureRow[]> {
   requireWrk();
   const root = await makeSite();
-  const rows: IsolateRow[] = [];
+  const rows: FigureRow[] = [];
   const started: Server[] = [];
   const up = async (server: Promise<Server>) => {
     const s = await server;
@@ -221,20 +213,6 @@ export async function isolateFigures(
   return rows;
 }
 
-/** The figures as a Markdown table. */
-export function isolateTable(rows: IsolateRow[]): string {
-  return `### Pages in isolates
-
-| figure | scriptserver | reference | target |
-| --- | --- | --- | --- |
-${
-    rows.map((row) =>
-      `| ${row.what} | ${row.ours} | ${row.reference} | ${row.target} |`
-    ).join("\n")
-  }
-`;
-}
-
 if (import.meta.main) {
-  console.log(isolateTable(await isolateFigures()));
+  console.log(rowsTable("pages in isolates", await isolateFigures()));
 }

@@ -44,8 +44,8 @@ import {
 } from "./_report.ts";
 import { measureReference, measureServer } from "./page_edits.ts";
 import { hostileFigures, hostileTable } from "./hostile.ts";
-import { isolateFigures, isolateTable } from "./isolates.ts";
-import { compressionFigures, compressionTable } from "./compression.ts";
+import { isolateFigures } from "./isolates.ts";
+import { compressionFigures } from "./compression.ts";
 import { V8_FLAGS } from "../tools/v8_flags.ts";
 
 const args = parseArgs(Deno.args, { string: ["rounds", "seconds"] }) as {
@@ -443,9 +443,9 @@ ${rowsTable("memory and start-up", memory)}
 
 ${hostileTable(hostile)}
 
-${isolateTable(isolates)}
+${rowsTable("pages in isolates", isolates)}
 
-${compressionTable(compression)}
+${rowsTable("compression", compression)}
 `;
     const written = [
       new URL("./RESULTS.md", import.meta.url).pathname,
