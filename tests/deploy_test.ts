@@ -277,6 +277,35 @@ Deno.test("text files go out brotli or gzip as accepted, with an ETag per encodi
   }
 });
 
+Deno.test("a large text file is compressed off the request path: sent as it is until its variant is ready", async () => {
+  const text = prose(400 * 1024);
+  await using dir = await tempTree({ "big.txt": text });
+  const server = await spawnServer({ root: dir.path });
+  const get = () =>
+    fetch(`${server.url}big.txt`, { headers: { "accept-encoding": "br" } });
+  try {
+    const first = await get();
+    assertEquals(first.headers.get("content-encoding"), null);
+    assertEquals(first.headers.get("vary"), "Accept-Encoding");
+    assertEquals(await first.text(), text);
+    const later = await eventually(
+      async () => {
+        const response = await get();
+        await response.body?.cancel();
+        return response.headers.get("content-encoding");
+      },
+      (encoding) => encoding === "br",
+      5000,
+    );
+    assertEquals(later, "br");
+    const packed = await get();
+    assert(Number(packed.headers.get("content-length")) < text.length / 4);
+    assertEquals(await packed.text(), text);
+  } finally {
+    await server.stop();
+  }
+});
+
 Deno.test("a precompressed sibling is served when not older than the file", async () => {
   const text = prose(8_000);
   // The sibling holds other words, so the test sees which was sent.

@@ -163,19 +163,23 @@ export function createCachedFiles(
   >({ maxBytes, sizeOf: (_, { size }) => size });
 
   /**
-   * Compressed variants by encoding and path, each with the FileInfo it
+   * Compressed variants per encoding, by path, each with the FileInfo it
    * was made from (a cache hands out a new one when the file changes);
-   * `null` remembers that a file has none worth sending.
+   * `null` remembers that a file has none worth sending. Each encoding
+   * has half the bytes.
    */
-  const variants = new BoundedMap<
-    string,
-    { file: FileInfo; variant: EncodedBody | null }
-  >({
-    maxBytes: maxEncodedBytes,
-    sizeOf: (key, { variant }) =>
-      key.length * 2 + ENTRY_OVERHEAD + (variant?.bytes?.byteLength ?? 0),
-  });
-  /** Variants being made, by the same key. */
+  type Variant = { file: FileInfo; variant: EncodedBody | null };
+  const variantMap = () =>
+    new BoundedMap<string, Variant>({
+      maxBytes: maxEncodedBytes / 2,
+      sizeOf: (path, { variant }) =>
+        path.length * 2 + ENTRY_OVERHEAD + (variant?.bytes?.byteLength ?? 0),
+    });
+  const variants: Record<Encoding, BoundedMap<string, Variant>> = {
+    br: variantMap(),
+    gzip: variantMap(),
+  };
+  /** Variants being made, by encoding and path. */
   const making = new Map<string, Promise<EncodedBody | null>>();
   let backgroundJobs = 0;
 
@@ -184,7 +188,8 @@ export function createCachedFiles(
     lists.clear();
     texts.clear();
     bodies.clear();
-    variants.clear();
+    variants.br.clear();
+    variants.gzip.clear();
   }
 
   /** The current generation; moving to a new one empties the cache. */
@@ -256,15 +261,18 @@ export function createCachedFiles(
     if (size <= maxFileBytes) bodies.set(path, { body, size });
   }
 
+  /** The whole bytes of a file, read now. */
+  async function bytesOf(file: FileInfo): Promise<Uint8Array<ArrayBuffer>> {
+    return await new Response(await files.read(file)).bytes();
+  }
+
   /** The whole body of a file, through the cache. */
   async function bodyOf(file: FileInfo) {
     const before = generation();
     const hit = bodies.get(file.path);
     if (hit !== undefined) return hit.body;
     if (file.size > maxFileBytes) return await files.body(file);
-    const bytes = new Uint8Array(
-      await new Response(await files.read(file)).arrayBuffer(),
-    );
+    const bytes = await bytesOf(file);
     const body = fastBody(bytes);
     if (generation() === before && bytes.byteLength === file.size) {
       keepBody(file.path, body, bytes.byteLength);
@@ -297,9 +305,7 @@ export function createCachedFiles(
       if (sibling.size > maxFileBytes) {
         return { encoding, sibling, size: sibling.size, source: sibling };
       }
-      const bytes = new Uint8Array(
-        await new Response(await files.read(sibling)).arrayBuffer(),
-      );
+      const bytes = await bytesOf(sibling);
       return { encoding, bytes, size: bytes.byteLength, source: sibling };
     }
     if (file.size < MIN_COMPRESS_BYTES || file.size > MAX_COMPRESS_BYTES) {
@@ -318,9 +324,9 @@ export function createCachedFiles(
     encoding: Encoding,
   ): EncodedBody | null | Promise<EncodedBody | null> {
     const before = generation();
-    const key = `${encoding}:${file.path}`;
-    const hit = variants.get(key);
+    const hit = variants[encoding].get(file.path);
     if (hit !== undefined && hit.file === file) return hit.variant;
+    const key = `${encoding}:${file.path}`;
     const inline = file.size <= INLINE_COMPRESS_BYTES;
     const pending = making.get(key);
     if (pending !== undefined) return inline ? pending : null;
@@ -329,7 +335,7 @@ export function createCachedFiles(
     const made = makeVariant(file, encoding).then(
       (variant) => {
         if (generation() === before && !file.linked) {
-          variants.set(key, { file, variant });
+          variants[encoding].set(file.path, { file, variant });
         }
         return variant;
       },

@@ -11,6 +11,7 @@ import {
 } from "../_std.ts";
 import {
   encodedEtag,
+  type Encoding,
   isCompressible,
   MIN_COMPRESS_BYTES,
   negotiateEncoding,
@@ -89,11 +90,13 @@ interface FileFacts {
   /** Whether it may be sent compressed (a text-like type, large enough). */
   compressible: boolean;
   /** What its compressed variants' responses say, made on first use. */
-  encodings: Map<EncodedBody, VariantFacts>;
+  encodings: Partial<Record<Encoding, VariantFacts>>;
 }
 
 /** What the responses of a compressed variant say. */
 interface VariantFacts {
+  /** The variant they are about. */
+  variant: EncodedBody;
   validators: Validators;
   /** With Content-Encoding, its own ETag and Content-Length. */
   headers: Readonly<Record<string, string>>;
@@ -192,7 +195,7 @@ function factsOf(file: FileInfo, typeOf: ContentTypeOf): FileFacts {
         "content-length": String(file.size),
       }),
       compressible: textLike && file.size >= MIN_COMPRESS_BYTES,
-      encodings: new Map(),
+      encodings: {},
     };
     facts.set(file, known);
   }
@@ -239,10 +242,10 @@ export function serveFile(
   return serveIdentity(request, file, files, known, rangeHeader);
 }
 
-/** The facts of a compressed variant's responses. */
+/** The facts of a compressed variant's responses, made once per variant. */
 function variantFacts(known: FileFacts, variant: EncodedBody): VariantFacts {
-  let facts = known.encodings.get(variant);
-  if (facts === undefined) {
+  let facts = known.encodings[variant.encoding];
+  if (facts?.variant !== variant) {
     const etag = encodedEtag(fileEtag(variant.source), variant.encoding);
     const headers: Record<string, string> = {
       ...known.headers,
@@ -253,44 +256,72 @@ function variantFacts(known: FileFacts, variant: EncodedBody): VariantFacts {
     // Ranges are of the identity, which this is not.
     delete headers["accept-ranges"];
     facts = {
+      variant,
       validators: { ...known.validators, etag },
       headers: Object.freeze(headers),
     };
-    // One variant per encoding and version: a bounded map.
-    known.encodings.clear();
-    known.encodings.set(variant, facts);
+    known.encodings[variant.encoding] = facts;
   }
   return facts;
 }
 
-/** A GET or HEAD answered with a compressed variant. */
-async function serveEncoded(
+/**
+ * A GET or HEAD answered with a compressed variant: at once for a plain
+ * request of one in memory.
+ */
+function serveEncoded(
   request: Request,
   files: SiteFiles,
   known: FileFacts,
   variant: EncodedBody,
-): Promise<Response> {
+): Response | Promise<Response> {
   const facts = variantFacts(known, variant);
-  if (isConditional(request.headers)) {
-    const outcome = await evaluatePreconditions(request, facts.validators);
-    if (outcome === 304) {
-      const headers = new Headers(facts.headers);
-      headers.delete("content-type");
-      headers.delete("content-length");
-      return new Response(null, { status: 304, headers });
-    }
-    if (outcome === 412) {
-      throw new HttpError(
-        412,
-        "The file is not the version the request asked for.",
-      );
-    }
+  if (!isConditional(request.headers)) {
+    return sendEncoded(request, files, facts);
   }
-  if (request.method === "HEAD") {
-    return new Response(null, { headers: facts.headers });
+  return notModified(request, facts.validators, facts.headers).then(
+    (answer) => answer ?? sendEncoded(request, files, facts),
+  );
+}
+
+function sendEncoded(
+  request: Request,
+  files: SiteFiles,
+  { variant, headers }: VariantFacts,
+): Response | Promise<Response> {
+  if (request.method === "HEAD") return new Response(null, { headers });
+  if (variant.bytes !== undefined) {
+    return new Response(variant.bytes, { headers });
   }
-  const body = variant.bytes ?? await files.read(variant.sibling!);
-  return new Response(body, { headers: facts.headers });
+  return files.read(variant.sibling!).then((body) =>
+    new Response(body, { headers })
+  );
+}
+
+/**
+ * The preconditions of a request (RFC 9110 §13.2.2: If-Match,
+ * If-Unmodified-Since, If-None-Match, If-Modified-Since, in that order):
+ * a 304 with `headers` (bar the body's), or `undefined` to go on.
+ *
+ * @throws {HttpError} 412 when the file is not the version asked for.
+ */
+async function notModified(
+  request: Request,
+  validators: Validators,
+  headers: Readonly<Record<string, string>>,
+): Promise<Response | undefined> {
+  const outcome = await evaluatePreconditions(request, validators);
+  if (outcome === 412) {
+    throw new HttpError(
+      412,
+      "The file is not the version the request asked for.",
+    );
+  }
+  if (outcome !== 304) return undefined;
+  const sent = new Headers(headers);
+  sent.delete("content-type");
+  sent.delete("content-length");
+  return new Response(null, { status: 304, headers: sent });
 }
 
 /** A GET or HEAD answered with the file as it is. */
@@ -330,20 +361,9 @@ async function serveConditional(
   rangeHeader: string | null,
 ): Promise<Response> {
   const { method } = request;
+  const answer = await notModified(request, known.validators, known.headers);
+  if (answer !== undefined) return answer;
   const headers = new Headers(known.headers);
-  // RFC 9110 §13.2.2: If-Match, If-Unmodified-Since, If-None-Match,
-  // If-Modified-Since, in that order.
-  const outcome = await evaluatePreconditions(request, known.validators);
-  if (outcome === 304) {
-    headers.delete("content-type");
-    return new Response(null, { status: 304, headers });
-  }
-  if (outcome === 412) {
-    throw new HttpError(
-      412,
-      "The file is not the version the request asked for.",
-    );
-  }
 
   const ifRange = request.headers.get("if-range");
   const range = rangeHeader !== null &&
