@@ -12,7 +12,7 @@ import {
   DEFAULT_MAX_FIELDS,
   releaseBody,
 } from "./body.ts";
-import { createErrorBoundary, htmlOf } from "./error_page.ts";
+import { createErrorBoundary, siteOrBuiltInPage } from "./error_page.ts";
 import { createCachedFiles } from "./files/file_cache.ts";
 import {
   createDiskFiles,
@@ -309,26 +309,16 @@ export function createHandler(options: HandlerOptions): ClosableHandler {
   const listings = options.listings ?? true;
   const extraHeaders = [...new Headers(options.headers)];
 
-  /** The site's 404 page, or the built-in one (at once). */
-  function notFound(
+  /** The site's 404 page, or the built-in one (at once, when it has none). */
+  const notFound = (
     request: Request,
     connection: ConnectionInfo | undefined,
-  ): Response | Promise<Response> {
-    const builtIn = () =>
-      // Answered, not thrown: an Error's stack trace would make requests
-      // for missing paths the most expensive kind.
-      memoryResponse(htmlOf(404, { message: NOT_FOUND_MESSAGE }), {
-        status: 404,
-        headers: HTML_HEADERS,
-      });
-    const own = sitePages(404, request, {
+  ) =>
+    siteOrBuiltInPage(404, request, {
       message: NOT_FOUND_MESSAGE,
-      connection,
+      peer: connection,
+      sitePages,
     });
-    return own === undefined
-      ? builtIn()
-      : own.then((response) => response ?? builtIn());
-  }
 
   /**
    * Answers a request (as {@linkcode fromConnection} made it). Synchronous
@@ -363,6 +353,8 @@ export function createHandler(options: HandlerOptions): ClosableHandler {
   ): Response | Promise<Response> {
     switch (found.kind) {
       case "missing":
+        // Answered, not thrown: an Error's stack trace would make requests
+        // for missing paths the most expensive kind.
         return notFound(request, connection);
       case "slash":
         // Relative, so it never starts with "//" (an open redirect) and

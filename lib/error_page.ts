@@ -56,11 +56,40 @@ export function errorPage(
   status: number,
   options: ErrorPageOptions,
 ): Response {
+  // A Response copies its headers: the shared object serves all.
+  if (options.headers === undefined) {
+    return memoryResponse(htmlOf(status, options), {
+      status,
+      headers: HTML_HEADERS,
+    });
+  }
   const headers = new Headers(options.headers);
   for (const [name, value] of Object.entries(HTML_HEADERS)) {
     headers.set(name, value);
   }
   return memoryResponse(htmlOf(status, options), { status, headers });
+}
+
+/**
+ * The error page for `status`: the site's own (see
+ * {@linkcode SiteErrorPages}) when it has one that answers, else the
+ * built-in one, at once when the site is known to have none.
+ */
+export function siteOrBuiltInPage(
+  status: SiteErrorStatus,
+  request: Request,
+  options: {
+    message: string;
+    peer: Peer | undefined;
+    sitePages: SiteErrorPages | undefined;
+  },
+): Response | Promise<Response> {
+  const { message, peer, sitePages } = options;
+  const builtIn = () => errorPage(status, { message });
+  const own = sitePages?.(status, request, { message, connection: peer });
+  return own === undefined
+    ? builtIn()
+    : own.then((response) => response ?? builtIn());
 }
 
 /**
@@ -146,18 +175,12 @@ export function createErrorBoundary(
   const { prod, onError, files, sitePages } = options;
 
   /** The site's page for `status`, or the built-in one. */
-  function pageOf(
+  const pageOf = (
     status: SiteErrorStatus,
     request: Request,
     peer: Peer | undefined,
     message: string,
-  ): Response | Promise<Response> {
-    const builtIn = () => errorPage(status, { message });
-    const own = sitePages?.(status, request, { message, connection: peer });
-    return own === undefined
-      ? builtIn()
-      : own.then((response) => response ?? builtIn());
-  }
+  ) => siteOrBuiltInPage(status, request, { message, peer, sitePages });
 
   /** A source file under the root, read as the site's files are. */
   async function readSource(path: string): Promise<string> {

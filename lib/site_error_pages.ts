@@ -60,10 +60,15 @@ export function createSiteErrorPages(
   options: SiteErrorPagesOptions,
 ): SiteErrorPages {
   const { files, handlers, onError } = options;
-  /** The page per status, found once per generation of the files. */
-  const found = new Map<SiteErrorStatus, Promise<FileInfo | undefined>>();
-  /** Whether a status has no page, known without a wait. */
-  const none = new Set<SiteErrorStatus>();
+  /**
+   * The page per status, looked up once per generation of the files;
+   * `null` once known that there is none, so the built-in page answers
+   * without a wait.
+   */
+  const pages = new Map<
+    SiteErrorStatus,
+    Promise<FileInfo | undefined> | null
+  >();
   let kept: number | undefined;
 
   function pageFor(
@@ -71,21 +76,18 @@ export function createSiteErrorPages(
   ): Promise<FileInfo | undefined> | undefined {
     const current = files.generation?.();
     if (current === undefined || current !== kept) {
-      found.clear();
-      none.clear();
+      pages.clear();
       kept = current;
     }
-    if (none.has(status)) return undefined;
-    let page = found.get(status);
-    if (page === undefined) {
-      page = look(status);
-      found.set(status, page);
-      page.then((file) => {
-        if (file === undefined && files.generation?.() === kept) {
-          none.add(status);
-        }
-      }, () => found.delete(status));
-    }
+    const known = pages.get(status);
+    if (known !== undefined) return known ?? undefined;
+    const page = look(status);
+    pages.set(status, page);
+    page.then((file) => {
+      if (file === undefined && pages.get(status) === page) {
+        pages.set(status, null);
+      }
+    }, () => pages.delete(status));
     return page;
   }
 
