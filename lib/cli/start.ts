@@ -61,12 +61,10 @@ function refuse(message: string, code: number): Started {
 /**
  * Reads a PEM file given to `flag`; what it must contain is checked by
  * name only (`label`), the pair itself when the server listens.
+ *
+ * @throws {Error} with a message for people, when it cannot.
  */
-function readPem(
-  path: string,
-  flag: string,
-  label: string,
-): string | Started {
+function readPem(path: string, flag: string, label: string): string {
   let text: string;
   try {
     text = Deno.readTextFileSync(path);
@@ -74,12 +72,11 @@ function readPem(
     const reason = error instanceof Deno.errors.NotFound
       ? "there is no such file"
       : (error as Error).message;
-    return refuse(`Cannot read ${flag} "${path}": ${reason}`, 1);
+    throw new Error(`Cannot read ${flag} "${path}": ${reason}`);
   }
   if (!text.includes(`-----BEGIN `) || !text.includes(label)) {
-    return refuse(
+    throw new Error(
       `Cannot use ${flag} "${path}": it holds no PEM ${label} (give the PEM files of a certificate and its key)`,
-      1,
     );
   }
   return text;
@@ -171,12 +168,15 @@ export async function start(
   const problem = checkRoot(root);
   if (problem !== undefined) return refuse(problem, 1);
   let tls: { cert: string; key: string } | undefined;
-  if (cli.cert !== undefined && cli.key !== undefined) {
-    const read = readPem(cli.cert, "--cert", "CERTIFICATE");
-    if (typeof read !== "string") return read;
-    const key = readPem(cli.key, "--key", "PRIVATE KEY");
-    if (typeof key !== "string") return key;
-    tls = { cert: read, key };
+  try {
+    if (cli.cert !== undefined && cli.key !== undefined) {
+      tls = {
+        cert: readPem(cli.cert, "--cert", "CERTIFICATE"),
+        key: readPem(cli.key, "--key", "PRIVATE KEY"),
+      };
+    }
+  } catch (error) {
+    return refuse((error as Error).message, 1);
   }
   const writes = checkWriteAccess(root);
   if (writes.error !== undefined) return refuse(writes.error, 1);
