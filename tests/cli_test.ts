@@ -150,6 +150,17 @@ Deno.test("usage() shows the minimal deno run line for ROOT", () => {
     usage({ root: "/srv/site", host: "127.0.0.1", port: 8000 }),
     "deno run --no-prompt --allow-net=127.0.0.1:8000 --allow-read=/srv/site main.ts",
   );
+  // With --cert and --key, and page isolates: their files join the read.
+  assertStringIncludes(
+    usage({
+      root: "/srv/site",
+      host: "0.0.0.0",
+      port: 443,
+      pagesRead: "/opt/scriptserver/lib",
+      reads: ["/etc/tls/cert.pem", "/etc/tls/key.pem"],
+    }),
+    "--allow-read=/srv/site,/opt/scriptserver/lib,/etc/tls/cert.pem,/etc/tls/key.pem main.ts",
+  );
 });
 
 Deno.test("usage() in a compiled binary shows the binary's own command line", () => {

@@ -301,3 +301,19 @@ Deno.test("createHandler() error pages are HTML with nosniff, whatever the error
   }
   assertEquals(notAllowed.headers.get("allow"), "GET, HEAD");
 });
+
+Deno.test("createHandler({ headers }) adds them to immutable responses too (Response.redirect)", async () => {
+  await using dir = await tempTree({ "away.go": "", "a.txt": "a" });
+  using handle = createHandler({
+    root: dir.path,
+    handlers: { ".go": () => Response.redirect("http://x/a.txt", 302) },
+    headers: { "x-frame-options": "DENY" },
+  });
+  const redirect = await handle(new Request("http://x/away.go"));
+  assertEquals(redirect.status, 302);
+  assertEquals(redirect.headers.get("location"), "http://x/a.txt");
+  assertEquals(redirect.headers.get("x-frame-options"), "DENY");
+  const file = await handle(new Request("http://x/a.txt"));
+  assertEquals(file.headers.get("x-frame-options"), "DENY");
+  assertEquals(await file.text(), "a");
+});
