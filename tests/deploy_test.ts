@@ -562,3 +562,54 @@ Deno.test("a missing, unreadable or mismatched --cert/--key pair is one line and
   assertEquals(code, 1);
   assertStringIncludes(stderr, `--allow-read=${one.cert},${one.key}`);
 });
+
+Deno.test("a client that leaves during a compressed stream ends the page's stream", async () => {
+  await using dir = await tempTree({
+    "_state.ts": "export const state = { cancelled: 0 };",
+    "stream.ts": `import { state } from "./_state.ts";
+      const tick = new TextEncoder().encode("<p>tick</p>".repeat(100));
+      export default () => new Response(new ReadableStream({
+        async pull(controller) {
+          controller.enqueue(tick);
+          await new Promise((resolve) => setTimeout(resolve, 5));
+        },
+        cancel() { state.cancelled++; },
+      }), { headers: { "content-type": "text/html" } });`,
+    "cancelled.ts":
+      `import { state } from "./_state.ts"; export default () => String(state.cancelled);`,
+  });
+  // One isolate: both pages share the module state.
+  const server = await spawnServer({
+    root: dir.path,
+    args: ["--isolates", "1"],
+  });
+  try {
+    const conn = await Deno.connect({
+      hostname: "127.0.0.1",
+      port: server.port,
+    });
+    await conn.write(
+      new TextEncoder().encode(
+        "GET /stream.ts HTTP/1.1\r\nHost: x\r\nAccept-Encoding: br\r\n\r\n",
+      ),
+    );
+    // Some compressed bytes arrive, then the client is gone.
+    const buffer = new Uint8Array(4096);
+    let head = "";
+    while (!head.includes("\r\n\r\n")) {
+      const n = await conn.read(buffer);
+      assert(n !== null, "the server closed before answering");
+      head += new TextDecoder().decode(buffer.subarray(0, n));
+    }
+    assertStringIncludes(head.toLowerCase(), "content-encoding: br");
+    conn.close();
+    const cancelled = await eventually(
+      () => rawGet(server.port, "/cancelled.ts").then((r) => r.body),
+      (body) => body === "1",
+      5000,
+    );
+    assertEquals(cancelled, "1");
+  } finally {
+    await server.stop();
+  }
+});
