@@ -135,15 +135,20 @@ const inMemory = new WeakMap<Response, string | Uint8Array<ArrayBuffer>>();
 const MAX_REMEMBERED_BODY = 64 * 1024;
 
 /**
- * Compressed forms of recent bodies (`null`: not worth it), by encoding
- * and text: the same error page, listing or template output is
- * compressed once, not per request (a flood of 404s would otherwise
- * compress each one). Bounded in bytes, keys included.
+ * Compressed forms of recent bodies (`null`: not worth it), per encoding,
+ * by text: the same error page, listing or template output is compressed
+ * once, not per request (a flood of 404s would otherwise compress each
+ * one). Bounded in bytes, keys included: 2 MiB per encoding.
  */
-const recent = new BoundedMap<string, Uint8Array<ArrayBuffer> | null>({
-  maxBytes: 4 * 1024 * 1024,
-  sizeOf: (key, bytes) => key.length * 2 + (bytes?.byteLength ?? 0) + 64,
-});
+const recentMap = () =>
+  new BoundedMap<string, Uint8Array<ArrayBuffer> | null>({
+    maxBytes: 2 * 1024 * 1024,
+    sizeOf: (text, bytes) => text.length * 2 + (bytes?.byteLength ?? 0) + 64,
+  });
+const recent: Record<Encoding, ReturnType<typeof recentMap>> = {
+  br: recentMap(),
+  gzip: recentMap(),
+};
 
 /** A response whose body is `body`, known to be in memory. */
 export function memoryResponse(
@@ -209,29 +214,26 @@ export function compressResponse(
   if (encoding === undefined || !mayCompress(response)) return response;
   const known = inMemory.get(response);
   if (known === undefined) {
-    return reencoded(
-      response,
-      compressStream(response.body!, encoding),
-      encoding,
-    );
+    const body = response.body;
+    if (body === null) return asItIs(response);
+    return reencoded(response, compressStream(body, encoding), encoding);
   }
   // A string's UTF-8 is at least as long as the string.
   const size = typeof known === "string" ? known.length : known.byteLength;
   if (size < MIN_COMPRESS_BYTES) return asItIs(response);
-  const key = typeof known === "string" && size <= MAX_REMEMBERED_BODY
-    ? `${encoding}:${known}`
+  const text = typeof known === "string" && size <= MAX_REMEMBERED_BODY
+    ? known
     : undefined;
-  const remembered = key === undefined ? undefined : recent.get(key);
-  const sent = (bytes: Uint8Array<ArrayBuffer> | null) => {
-    // (The body in memory holds nothing to release.)
-    return bytes === null
-      ? asItIs(response)
-      : reencoded(response, bytes, encoding);
-  };
+  // (The body in memory holds nothing to release.)
+  const sent = (bytes: Uint8Array<ArrayBuffer> | null) =>
+    bytes === null ? asItIs(response) : reencoded(response, bytes, encoding);
+  const remembered = text === undefined
+    ? undefined
+    : recent[encoding].get(text);
   if (remembered !== undefined) return sent(remembered);
   return compressBody(known, encoding).then((bytes) => {
     const worth = bytes.byteLength < size ? bytes : null;
-    if (key !== undefined) recent.set(key, worth);
+    if (text !== undefined) recent[encoding].set(text, worth);
     return sent(worth);
   });
 }

@@ -83,4 +83,12 @@ Deno.test("compressResponse() compresses a body in memory whole, with its length
   });
   assertEquals(await compressResponse(request, refused), refused);
   await refused.body?.cancel();
+  // No body: nothing to compress (it says so in Vary).
+  const empty = await compressResponse(
+    request,
+    new Response(null, { headers: { "content-type": "text/html" } }),
+  );
+  assertEquals(empty.headers.get("content-encoding"), null);
+  assertEquals(empty.headers.get("vary"), "Accept-Encoding");
+  assertEquals(empty.body, null);
 });
