@@ -124,12 +124,21 @@ export function varyOnEncoding(headers: Headers): void {
 }
 
 /**
- * Bodies of responses the server made from memory (templates, listings,
- * error pages, pages' strings and bytes), by response: their size is
- * known, so they are compressed whole and sent with a Content-Length, or
- * sent as they are when small. Other bodies are compressed as they flow.
+ * A response the server made from a body in memory (templates, listings,
+ * error pages, pages' strings and bytes): its size is known, so it is
+ * compressed whole and sent with a Content-Length, or sent as it is when
+ * small. Other bodies are compressed as they flow. (A subclass costs
+ * nothing per response; a WeakMap entry cost ~0.25 µs, measured.)
  */
-const inMemory = new WeakMap<Response, string | Uint8Array<ArrayBuffer>>();
+class MemoryResponse extends Response {
+  /** The body, as given. */
+  readonly memoryBody: string | Uint8Array<ArrayBuffer>;
+
+  constructor(body: string | Uint8Array<ArrayBuffer>, init: ResponseInit) {
+    super(body, init);
+    this.memoryBody = body;
+  }
+}
 
 /** Bodies up to this size are remembered compressed, by their text. */
 const MAX_REMEMBERED_BODY = 64 * 1024;
@@ -155,9 +164,7 @@ export function memoryResponse(
   body: string | Uint8Array<ArrayBuffer>,
   init: ResponseInit,
 ): Response {
-  const response = new Response(body, init);
-  inMemory.set(response, body);
-  return response;
+  return new MemoryResponse(body, init);
 }
 
 /** Whether a response may be compressed, whatever the request accepts. */
@@ -212,12 +219,12 @@ export function compressResponse(
 ): Response | Promise<Response> {
   const encoding = negotiateEncoding(request.headers.get("accept-encoding"));
   if (encoding === undefined || !mayCompress(response)) return response;
-  const known = inMemory.get(response);
-  if (known === undefined) {
+  if (!(response instanceof MemoryResponse)) {
     const body = response.body;
     if (body === null) return asItIs(response);
     return reencoded(response, compressStream(body, encoding), encoding);
   }
+  const known = response.memoryBody;
   // A string's UTF-8 is at least as long as the string.
   const size = typeof known === "string" ? known.length : known.byteLength;
   if (size < MIN_COMPRESS_BYTES) return asItIs(response);
