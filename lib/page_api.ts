@@ -28,4 +28,4 @@ export type { RedirectStatus } from "./pages/page_response.ts";
 export type { Validators } from "./preconditions.ts";
 export type { SessionData } from "./sessions/session_store.ts";
 export { html, SafeHtml } from "./templates/template.ts";
-export type { TemplateValues } from "./templates/template.ts";
+export type { RenderOptions, TemplateValues } from "./templates/template.ts";

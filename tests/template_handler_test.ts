@@ -187,3 +187,129 @@ Deno.test("ctx.render() refuses templates outside the root or missing", async ()
   const none = await fetchText(handle, "/shop/none.ts");
   assertStringIncludes(none.body, "there is no such template");
 });
+
+async function includeSite() {
+  return await tempTree({
+    "page.tpl": "${> _head.tpl}<p>$text</p>${> parts/_foot.tpl}",
+    "_head.tpl": "<title>$title</title>",
+    "parts/_foot.tpl": "<footer>${> ../_sig.tpl}</footer>",
+    "_sig.tpl": "by $who",
+    "loop.tpl": "${> _a.tpl}",
+    "_a.tpl": "a ${> _b.tpl}",
+    "_b.tpl": "b ${> _a.tpl}",
+    "self.tpl": "me ${> self.tpl}",
+    "deep.tpl": "${> _d1.tpl}",
+    ...Object.fromEntries(
+      Array.from({ length: 11 }, (_, i) => [
+        `_d${i + 1}.tpl`,
+        i + 1 === 11 ? "bottom" : `${i + 1} \${> _d${i + 2}.tpl}`,
+      ]),
+    ),
+    "nine.tpl": "${> _d2.tpl}",
+    "gone.tpl": "x\n${> _nothing.tpl}",
+    "out.tpl": "${> ../../etc/passwd}",
+    "_layout.tpl": "<main>$body</main><i>$title</i>",
+    "post.ts": `export default (ctx) =>
+      ctx.render("_post.tpl", { title: ctx.query.get("t") }, { layout: "_layout.tpl" });`,
+    "_post.tpl": "<h1>$title</h1>",
+    "layout_query.ts": `export default (ctx) =>
+      ctx.render("_post.tpl", ctx.query, { layout: "/_layout.tpl" });`,
+    "no_layout.ts": `export default (ctx) =>
+      ctx.render("_post.tpl", { title: 1 }, { layout: "_missing.tpl" });`,
+  });
+}
+
+Deno.test("${> path} includes a template relative to the including one, with the same values", async () => {
+  await using dir = await includeSite();
+  using handle = createHandler({ root: dir.path });
+  const { status, body } = await fetchText(
+    handle,
+    "/page.tpl?title=%3CT%3E&text=hi&who=me",
+  );
+  assertEquals(status, 200);
+  assertEquals(
+    body,
+    "<title>&lt;T&gt;</title><p>hi</p><footer>by me</footer>",
+  );
+  // Ten includes deep is allowed.
+  assertEquals(
+    (await fetchText(handle, "/nine.tpl")).body,
+    "2 3 4 5 6 7 8 9 10 bottom",
+  );
+});
+
+Deno.test("includes that go round in a cycle, nest deeper than 10 or miss are refused, naming the chain", async () => {
+  await using dir = await includeSite();
+  using handle = createHandler({ root: dir.path, onError: () => {} });
+  const loop = await fetchText(handle, "/loop.tpl");
+  assertEquals(loop.status, 500);
+  assertStringIncludes(
+    loop.body,
+    "cycle: &quot;loop.tpl&quot; → &quot;_a.tpl&quot; → &quot;_b.tpl&quot; → &quot;_a.tpl&quot;",
+  );
+  assertStringIncludes(loop.body, "<code>_b.tpl</code>, line 1");
+  const self = await fetchText(handle, "/self.tpl");
+  assertStringIncludes(
+    self.body,
+    "cycle: &quot;self.tpl&quot; → &quot;self.tpl&quot;",
+  );
+  const deep = await fetchText(handle, "/deep.tpl");
+  assertEquals(deep.status, 500);
+  assertStringIncludes(deep.body, "includes nest deeper than 10");
+  assertStringIncludes(
+    deep.body,
+    "&quot;_d10.tpl&quot; → &quot;_d11.tpl&quot;",
+  );
+  const gone = await fetchText(handle, "/gone.tpl");
+  assertStringIncludes(
+    gone.body,
+    "Cannot include &quot;_nothing.tpl&quot; in template &quot;gone.tpl&quot; (line 2): there is no such template",
+  );
+  assertStringIncludes(gone.body, "<mark>   2 | ${&gt; _nothing.tpl}</mark>");
+  const out = await fetchText(handle, "/out.tpl");
+  assertStringIncludes(out.body, "it is outside the root");
+  // An included template's source is never served: it stays private.
+  assertEquals((await fetchText(handle, "/_head.tpl")).status, 404);
+});
+
+Deno.test("an edit to an included template shows on the next request", async () => {
+  await using dir = await includeSite();
+  using handle = createHandler({ root: dir.path });
+  const path = "/page.tpl?title=t&text=x&who=w";
+  assertStringIncludes((await fetchText(handle, path)).body, "by w");
+  await Deno.writeTextFile(join(dir.path, "_sig.tpl"), "signed $who");
+  const after = await eventually(
+    () => fetchText(handle, path),
+    (r) => r.body.includes("signed w"),
+  );
+  assertStringIncludes(after.body, "<footer>signed w</footer>");
+});
+
+Deno.test("ctx.render() with a layout puts the template into it as $body", async () => {
+  await using dir = await includeSite();
+  for (const pages of ["isolates", "in-process"] as const) {
+    using handle = createHandler({ root: dir.path, pages, onError: () => {} });
+    const post = await fetchText(handle, "/post.ts?t=%3Cb%3E");
+    assertEquals(post.status, 200, pages);
+    assertEquals(
+      post.body,
+      "<main><h1>&lt;b&gt;</h1></main><i>&lt;b&gt;</i>",
+    );
+    assertEquals(
+      post.response.headers.get("content-type"),
+      "text/html; charset=utf-8",
+    );
+    // Query parameters as values, the layout from the root.
+    assertEquals(
+      (await fetchText(handle, "/layout_query.ts?title=q")).body,
+      "<main><h1>q</h1></main><i>q</i>",
+    );
+    const missing = await fetchText(handle, "/no_layout.ts");
+    assertEquals(missing.status, 500);
+    assertStringIncludes(
+      missing.body,
+      "Cannot render &quot;_missing.tpl&quot; from &quot;no_layout.ts&quot;",
+    );
+    await handle.shutdown(0);
+  }
+});

@@ -142,3 +142,25 @@ Deno.test("renderTemplate() takes query parameters, the first value of each", ()
     "$c",
   );
 });
+
+Deno.test("parseTemplate() reads ${> path} as an include, and refuses an empty one", () => {
+  const template = parseTemplate("a\n  ${>  _head.tpl }b${x}", "t.tpl");
+  assertEquals(template.includes, [
+    { include: "_head.tpl", line: 2, column: 3 },
+  ]);
+  assertEquals(
+    renderTemplate(template, { x: "<" }, (part) => `[${part.include}]`),
+    "a\n  [_head.tpl]b&lt;",
+  );
+  for (const source of ["${>}", "${>   }", "${> a\n}", "${> no end"]) {
+    assertThrows(() => parseTemplate(source, "t.tpl"), TemplateError);
+  }
+  // Without a resolver (a template not from a file), an include is an error.
+  assertThrows(() => renderTemplate(template, { x: 1 }), TemplateError);
+});
+
+Deno.test("parseTemplate() is linear in a long include line without a closing brace", () => {
+  const source = "${> " + "a".repeat(200_000);
+  // Backtracking over the line for each position would not finish here.
+  assertThrows(() => parseTemplate(source, "t.tpl"), TemplateError);
+});

@@ -56,7 +56,7 @@ export const RESPONSE = 10;
 export const FAILURE = 11;
 /**
  * Something only the server can do: `[CALL, call id, request id, "render",
- * path, values]`, `[CALL, call id, request id, "regenerate" | "end",
+ * path, values, layout or undefined]`, `[CALL, call id, request id, "regenerate" | "end",
  * session data]` (answered with whether the session data was reset).
  */
 export const CALL = 14;

@@ -677,8 +677,17 @@ export function createIsolateRunner(
     }
     let answer: Promise<unknown>;
     if (op === "render") {
-      const [path, values] = args as [string, Record<string, unknown>];
-      answer = options.render(job.target.file, path, decodeValues(values))
+      const [path, values, layout] = args as [
+        string,
+        Record<string, unknown>,
+        string | undefined,
+      ];
+      answer = options.render(
+        job.target.file,
+        path,
+        decodeValues(values),
+        layout === undefined ? undefined : { layout },
+      )
         .then(async (response) => [
           response.status,
           flatHeaders(response.headers),

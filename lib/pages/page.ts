@@ -24,7 +24,7 @@ import {
 import type { SessionStore } from "../sessions/session_store.ts";
 import { createSourceCache } from "../files/source_cache.ts";
 import { mayWrite } from "../write_access.ts";
-import type { TemplateValues } from "../templates/template.ts";
+import type { RenderOptions, TemplateValues } from "../templates/template.ts";
 import { HttpError } from "../http_error.ts";
 import {
   type ContextServices,
@@ -68,6 +68,7 @@ export interface ModuleRunnerOptions {
     from: FileInfo,
     path: string,
     values: TemplateValues,
+    options?: RenderOptions,
   ) => Promise<Response>;
   /** Whether `X-Forwarded-Proto` is believed (behind a reverse proxy). */
   trustProxy: boolean;
@@ -344,8 +345,12 @@ class PageRequest implements ContextServices {
     return this.openedSession ??= newSession(this.sessionOptions());
   }
 
-  render(path: string, values: TemplateValues): Promise<Response> {
-    return this.#shared.render(this.#target.file, path, values);
+  render(
+    path: string,
+    values: TemplateValues,
+    options?: RenderOptions,
+  ): Promise<Response> {
+    return this.#shared.render(this.#target.file, path, values, options);
   }
 }
 

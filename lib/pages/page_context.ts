@@ -12,6 +12,7 @@ import type { RequestSession } from "../sessions/session.ts";
 import type { SessionData } from "../sessions/session_store.ts";
 import {
   html,
+  type RenderOptions,
   type SafeHtml,
   type TemplateValues,
 } from "../templates/template.ts";
@@ -68,7 +69,11 @@ export interface PageContext {
    * Renders a template (path relative to this page's file, or to the root
    * with a leading "/") with HTML-escaped values into an HTML Response.
    */
-  render(path: string, values?: TemplateValues): Promise<Response>;
+  render(
+    path: string,
+    values?: TemplateValues,
+    options?: RenderOptions,
+  ): Promise<Response>;
   /** Marks markup the page has made safe, for insertion without escaping. */
   html(markup: string): SafeHtml;
   /**
@@ -123,7 +128,11 @@ export interface ContextServices {
   /** The request's session. */
   session(): RequestSession;
   /** Renders a template relative to the page. */
-  render(path: string, values: TemplateValues): Promise<Response>;
+  render(
+    path: string,
+    values: TemplateValues,
+    options?: RenderOptions,
+  ): Promise<Response>;
 }
 
 /**
@@ -272,8 +281,8 @@ class Context implements PageContext {
 
   #render?: PageContext["render"];
   get render(): PageContext["render"] {
-    return this.#render ??= (path, values = {}) =>
-      this.#services.render(path, values);
+    return this.#render ??= (path, values = {}, options) =>
+      this.#services.render(path, values, options);
   }
 
   #conditional?: PageContext["conditional"];

@@ -19,7 +19,7 @@ import {
 import { mergeHeaders, pageResultParts } from "./page_response.ts";
 import type { RequestSession } from "../sessions/session.ts";
 import type { SessionData } from "../sessions/session_store.ts";
-import type { TemplateValues } from "../templates/template.ts";
+import type { RenderOptions, TemplateValues } from "../templates/template.ts";
 import type { FileInfo } from "../files/files.ts";
 import type { ConnectionInfo, Target } from "../types.ts";
 import {
@@ -385,8 +385,18 @@ class PageCall implements ContextServices, RequestSession {
     return run;
   }
 
-  render(path: string, values: TemplateValues): Promise<Response> {
-    return callServer(this.id, "render", path, encodeValues(values)).then(
+  render(
+    path: string,
+    values: TemplateValues,
+    options?: RenderOptions,
+  ): Promise<Response> {
+    return callServer(
+      this.id,
+      "render",
+      path,
+      encodeValues(values),
+      options?.layout,
+    ).then(
       (reply) => {
         const [status, flat, text] = reply as [number, string[], string];
         const response = new Response(text, {

@@ -1,6 +1,9 @@
 /**
  * `.tpl` templates with the syntax of Python's `string.Template`: `$name`,
  * `${name}` and `$$` for a literal "$". Every value is HTML-escaped.
+ * `${> _header.tpl}` includes another template (in the spirit of
+ * Mustache's `{{> partial}}`; before includes, `${>` was an error, so no
+ * template that worked changes meaning).
  *
  * Hand-written: no library implements this syntax with escaping. Parsing
  * happens once per version of a file; rendering only concatenates, so a
@@ -21,13 +24,25 @@ export interface Placeholder {
   column: number;
 }
 
-/** A parsed template: literal text and placeholders, in order. */
+/** A `${> path}` in a template: another template, filled with the same values. */
+export interface Include {
+  /** The path as written (trimmed), relative to the including template. */
+  include: string;
+  /** 1-based line of the "$". */
+  line: number;
+  /** 1-based column of the "$". */
+  column: number;
+}
+
+/** A parsed template: literal text, placeholders and includes, in order. */
 export interface Template {
   /** The template's name in messages ("hello.tpl"). */
   name: string;
   /** Its absolute path, when it comes from a file. */
   path: string | undefined;
-  parts: (string | Placeholder)[];
+  parts: (string | Placeholder | Include)[];
+  /** Its includes, in order (none for most templates). */
+  includes: Include[];
 }
 
 /**
@@ -70,11 +85,13 @@ export function html(markup: string): SafeHtml {
 }
 
 /**
- * `$$`, `$identifier`, `${identifier}`, or a "$" followed by anything else
- * (the last alternative, which is an error).
+ * `$$`, `$identifier`, `${identifier}`, `${> path}` (a path on one line,
+ * without "}"; one character class, so a long line without "}" costs its
+ * length once), or a "$" followed by anything else (the last alternative,
+ * which is an error).
  */
 const TOKEN =
-  /\$(?:(\$)|([A-Za-z_][A-Za-z0-9_]*)|\{([A-Za-z_][A-Za-z0-9_]*)\}|)/g;
+  /\$(?:(\$)|([A-Za-z_][A-Za-z0-9_]*)|\{([A-Za-z_][A-Za-z0-9_]*)\}|\{>([^}\n]*)\}|)/g;
 
 /**
  * Parses a template.
@@ -89,7 +106,8 @@ export function parseTemplate(
   name: string,
   path?: string,
 ): Template {
-  const parts: (string | Placeholder)[] = [];
+  const parts: (string | Placeholder | Include)[] = [];
+  const includes: Include[] = [];
   let text = "";
   let last = 0;
   let line = 1;
@@ -105,26 +123,43 @@ export function parseTemplate(
     const column = at - lineStart + 1;
     text += source.slice(last, at);
     last = at + match[0].length;
-    const [, dollar, bare, braced] = match;
+    const [, dollar, bare, braced, included] = match;
     if (dollar !== undefined) {
       text += "$";
       continue;
     }
     const placeholder = bare ?? braced;
-    if (placeholder === undefined) {
+    const include = included?.trim();
+    if (placeholder === undefined && !include) {
       const found = source.slice(at, at + 12).split("\n")[0];
       throw new TemplateError(
-        `Invalid placeholder in template "${name}" at line ${line}, column ${column}: "${found}" (write $name, \${name}, or $$ for a "$")`,
+        `Invalid placeholder in template "${name}" at line ${line}, column ${column}: "${found}" (write $name, \${name}, \${> _other.tpl} to include a template, or $$ for a "$")`,
         path === undefined ? undefined : { path, line, column },
       );
     }
     if (text !== "") parts.push(text);
     text = "";
-    parts.push({ name: placeholder, line, column });
+    if (placeholder !== undefined) {
+      parts.push({ name: placeholder, line, column });
+    } else {
+      const part = { include: include!, line, column };
+      parts.push(part);
+      includes.push(part);
+    }
   }
   text += source.slice(last);
   if (text !== "") parts.push(text);
-  return { name, path, parts };
+  return { name, path, parts, includes };
+}
+
+/** Options for `Templates.render` (`ctx.render`'s third argument). */
+export interface RenderOptions {
+  /**
+   * A template to render the result into, as `$body` (inserted as is), with
+   * the same values otherwise: `ctx.render("_post.tpl", post, { layout:
+   * "_layout.tpl" })`. Resolved like the template's own path.
+   */
+  layout?: string;
 }
 
 /**
@@ -147,19 +182,33 @@ function lookUp(values: TemplateValues, name: string): unknown {
 
 /**
  * Fills a template. Every value is converted to a string and HTML-escaped
- * (`& < > " '`), except {@linkcode SafeHtml}.
+ * (`& < > " '`), except {@linkcode SafeHtml}. An include is replaced by
+ * what `included` gives for it (the included template, filled with the
+ * same values).
  *
  * @throws {TemplateError} for a placeholder with no value (or `undefined`),
- * naming the placeholder, the template and the line.
+ * naming the placeholder, the template and the line; for an include
+ * without `included`.
  */
 export function renderTemplate(
   template: Template,
   values: TemplateValues,
+  included?: (part: Include) => string,
 ): string {
   let out = "";
   for (const part of template.parts) {
     if (typeof part === "string") {
       out += part;
+      continue;
+    }
+    if ("include" in part) {
+      if (included === undefined) {
+        throw new TemplateError(
+          `Template "${template.name}" includes "${part.include}" (line ${part.line}), and includes are resolved only for templates in files`,
+          undefined,
+        );
+      }
+      out += included(part);
       continue;
     }
     const value = lookUp(values, part.name);

@@ -1,6 +1,8 @@
 /**
  * Serving `.tpl` files, and rendering templates for pages (`ctx.render`).
- * Templates are parsed once per version of their file.
+ * Templates are parsed once per version of their file; includes
+ * (`${> _header.tpl}`) are looked up on each render (cached file facts) and
+ * parsed through the same cache.
  *
  * @module
  */
@@ -13,12 +15,18 @@ import type { FileHandler } from "../types.ts";
 import { createSourceCache } from "../files/source_cache.ts";
 import { mayWrite } from "../write_access.ts";
 import {
+  html,
+  type Include,
   parseTemplate,
+  type RenderOptions,
   renderTemplate,
   type Template,
   TemplateError,
   type TemplateValues,
 } from "./template.ts";
+
+/** The most includes from a template to the deepest it reaches. */
+export const MAX_INCLUDE_DEPTH = 10;
 
 /** The methods a template answers. */
 const TEMPLATE_METHODS = "GET, HEAD, POST";
@@ -34,14 +42,49 @@ export interface Templates {
    * to the root when it starts with "/". Private names (`_row.tpl`) are
    * allowed: rendering is how pages use them.
    *
-   * @throws {TemplateError} when there is no such template, it is outside
-   * the root, it does not parse, or a value is missing.
+   * @throws {TemplateError} when there is no such template (or layout, or
+   * included template), it is outside the root, it does not parse, a value
+   * is missing, or includes go round in a cycle or deeper than
+   * {@linkcode MAX_INCLUDE_DEPTH}.
    */
   render(
     from: FileInfo,
     path: string,
     values: TemplateValues,
+    options?: RenderOptions,
   ): Promise<Response>;
+}
+
+/** A template ready to fill: the parsed file, and what each include is. */
+interface Resolved {
+  template: Template;
+  children: Map<Include, Resolved>;
+}
+
+/** `values` with `name` set to `value` (for a layout's `$body`). */
+function withValue(
+  values: TemplateValues,
+  name: string,
+  value: unknown,
+): Map<string, unknown> {
+  const map = new Map<string, unknown>();
+  if (values instanceof Map) {
+    for (const [key, item] of values) map.set(key, item);
+  } else if (values instanceof URLSearchParams) {
+    for (const [key, item] of values) if (!map.has(key)) map.set(key, item);
+  } else {
+    for (const [key, item] of Object.entries(values)) map.set(key, item);
+  }
+  return map.set(name, value);
+}
+
+/** Fills a resolved template and, in place of each include, its own. */
+function fillResolved(node: Resolved, values: TemplateValues): string {
+  return renderTemplate(
+    node.template,
+    values,
+    (part) => fillResolved(node.children.get(part)!, values),
+  );
 }
 
 /**
@@ -97,22 +140,107 @@ export function createTemplates(options: TemplatesOptions): Templates {
     }
   }, { files });
 
-  function fill(parsed: Parsed, values: TemplateValues): Response {
+  function parsedOf(parsed: Parsed): Template {
     if ("error" in parsed) throw parsed.error;
-    return memoryResponse(renderTemplate(parsed.template, values), {
-      headers: HTML,
-    });
+    return parsed.template;
   }
 
-  /** Renders at once when the template is parsed and current. */
+  /**
+   * The templates `template` (the file `file`) includes, and theirs.
+   * `chain` holds the files from the first template to this one: a file
+   * already on it is a cycle (which would never end), and a chain longer
+   * than {@linkcode MAX_INCLUDE_DEPTH} is refused (a deep tree of includes
+   * multiplies its output).
+   */
+  async function resolveIncludes(
+    template: Template,
+    file: FileInfo,
+    chain: FileInfo[],
+  ): Promise<Resolved> {
+    const children = new Map<Include, Resolved>();
+    const name = relativeName(root, file.path);
+    for (const part of template.includes) {
+      const at = { path: file.path, line: part.line, column: part.column };
+      const segments = resolveTemplatePath(name, part.include);
+      const child = segments && await files.stat(segments);
+      if (child === undefined || child.isDirectory) {
+        throw new TemplateError(
+          `Cannot include "${part.include}" in template "${name}" (line ${part.line}): ${
+            segments === undefined
+              ? "it is outside the root"
+              : "there is no such template"
+          }`,
+          at,
+        );
+      }
+      const through = [...chain, file, child].map((step) =>
+        `"${relativeName(root, step.path)}"`
+      ).join(" → ");
+      if (
+        chain.some((step) => step.path === child.path) ||
+        child.path === file.path
+      ) {
+        throw new TemplateError(
+          `Cannot include "${part.include}" in template "${name}" (line ${part.line}): the includes go round in a cycle: ${through}`,
+          at,
+        );
+      }
+      if (chain.length + 1 > MAX_INCLUDE_DEPTH) {
+        throw new TemplateError(
+          `Cannot include "${part.include}" in template "${name}" (line ${part.line}): includes nest deeper than ${MAX_INCLUDE_DEPTH}: ${through}`,
+          at,
+        );
+      }
+      const loaded = parsedOf(await load(child));
+      children.set(
+        part,
+        await resolveIncludes(loaded, child, [...chain, file]),
+      );
+    }
+    return { template, children };
+  }
+
+  function fill(template: Template, values: TemplateValues): Response {
+    return memoryResponse(renderTemplate(template, values), { headers: HTML });
+  }
+
+  /**
+   * Renders the template in `file`: at once when it is parsed and current
+   * and includes nothing.
+   */
   function respond(
     file: FileInfo,
     values: TemplateValues,
   ): Response | Promise<Response> {
     const parsed = load(file);
-    return parsed instanceof Promise
-      ? parsed.then((ready) => fill(ready, values))
-      : fill(parsed, values);
+    if (!(parsed instanceof Promise)) {
+      const template = parsedOf(parsed);
+      if (template.includes.length === 0) return fill(template, values);
+    }
+    return Promise.resolve(parsed).then(async (ready) => {
+      const template = parsedOf(ready);
+      if (template.includes.length === 0) return fill(template, values);
+      const resolved = await resolveIncludes(template, file, []);
+      return memoryResponse(fillResolved(resolved, values), { headers: HTML });
+    });
+  }
+
+  /** The template at `path` from the file `from`, for `render`. */
+  async function find(from: FileInfo, path: string): Promise<FileInfo> {
+    const fromName = relativeName(root, from.path);
+    const segments = resolveTemplatePath(fromName, path);
+    const file = segments && await files.stat(segments);
+    if (file === undefined || file.isDirectory) {
+      throw new TemplateError(
+        `Cannot render "${path}" from "${fromName}": ${
+          segments === undefined
+            ? "it is outside the root"
+            : "there is no such template"
+        }`,
+        undefined,
+      );
+    }
+    return file;
   }
 
   return {
@@ -141,21 +269,15 @@ export function createTemplates(options: TemplatesOptions): Templates {
       );
     },
 
-    async render(from, path, values) {
-      const fromName = relativeName(root, from.path);
-      const segments = resolveTemplatePath(fromName, path);
-      const file = segments && await files.stat(segments);
-      if (file === undefined || file.isDirectory) {
-        throw new TemplateError(
-          `Cannot render "${path}" from "${fromName}": ${
-            segments === undefined
-              ? "it is outside the root"
-              : "there is no such template"
-          }`,
-          undefined,
-        );
-      }
-      return await respond(file, values);
+    async render(from, path, values, options) {
+      const file = await find(from, path);
+      const layout = options?.layout === undefined
+        ? undefined
+        : await find(from, options.layout);
+      const response = await respond(file, values);
+      if (layout === undefined) return response;
+      const body = html(await response.text());
+      return await respond(layout, withValue(values, "body", body));
     },
   };
 }
