@@ -167,6 +167,16 @@ export function memoryResponse(
   return new MemoryResponse(body, init);
 }
 
+/**
+ * The body of a response made by {@linkcode memoryResponse}, without
+ * reading it; `undefined` for any other response.
+ */
+export function memoryBodyOf(
+  response: Response,
+): string | Uint8Array<ArrayBuffer> | undefined {
+  return response instanceof MemoryResponse ? response.memoryBody : undefined;
+}
+
 /** Whether a response may be compressed, whatever the request accepts. */
 function mayCompress(response: Response): boolean {
   // Never reads `response.body`: that would turn a body in memory into a

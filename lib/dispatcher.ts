@@ -37,6 +37,12 @@ import {
   type IsolateRunner,
   isolatesReadPath,
 } from "./pages/isolate_runner.ts";
+import {
+  createLiveReload,
+  isDocumentRequest,
+  LIVE_RELOAD_PREFIX,
+  type LiveReload,
+} from "./live_reload.ts";
 import { createRegistry, DEFAULT_HANDLER } from "./registry.ts";
 import { createSiteErrorPages } from "./site_error_pages.ts";
 import { createRouter, type Route } from "./routes.ts";
@@ -45,7 +51,11 @@ import {
   createMemorySessionStore,
   type SessionStore,
 } from "./sessions/session_store.ts";
-import { serveFile, STATIC_METHODS } from "./files/static_file.ts";
+import {
+  serveFile,
+  type ServeFileOptions,
+  STATIC_METHODS,
+} from "./files/static_file.ts";
 import { createTemplates } from "./templates/template_handler.ts";
 import type {
   ConnectionInfo,
@@ -152,6 +162,15 @@ export interface HandlerOptions {
    */
   headers?: HeadersInit;
   /**
+   * Live reload, for development: HTML that a browser loads into a tab
+   * carries a small script, and the tab reloads when a file under `root`
+   * changes (only stylesheets changed: they are swapped in place). Its
+   * event stream and script live under the reserved path `/_scriptserver/`.
+   * Needs the default file cache's watcher; never with `prod`. Default:
+   * `false` (the command line turns it on without `--prod`).
+   */
+  liveReload?: boolean;
+  /**
    * Receives every unexpected error (answered with 500) and its id.
    * Default: writes both to stderr.
    */
@@ -159,6 +178,9 @@ export interface HandlerOptions {
 }
 
 const SLASH = 47;
+const UNDERSCORE = 95;
+/** Static files whose body live reload may still change. */
+const UNCOMPRESSED: ServeFileOptions = { compress: false };
 
 function logToStderr(error: unknown, id: string): void {
   console.error(`scriptserver: error ${id}:`, error);
@@ -290,8 +312,18 @@ export function createHandler(options: HandlerOptions): ClosableHandler {
     }
   }
   pageRunner ??= createModuleRunner(runnerOptions);
-  const staticFile: FileHandler = (request, target) =>
-    serveFile(request, target.file, files);
+  const liveReload = options.liveReload && !prod
+    ? startLiveReload(cached)
+    : undefined;
+  const staticFile: FileHandler = liveReload === undefined
+    ? (request, target) => serveFile(request, target.file, files)
+    : (request, target) =>
+      serveFile(
+        request,
+        target.file,
+        files,
+        isDocumentRequest(request) ? UNCOMPRESSED : undefined,
+      );
   const registry = createRegistry(
     { [DEFAULT_HANDLER]: staticFile },
     pageHandlers(pageRunner),
@@ -335,6 +367,12 @@ export function createHandler(options: HandlerOptions): ClosableHandler {
       raw = `https:${raw.slice(5)}`;
     }
     const [path, query] = splitRequestUrl(raw);
+    if (
+      liveReload !== undefined && path.charCodeAt(1) === UNDERSCORE &&
+      path.startsWith(LIVE_RELOAD_PREFIX)
+    ) {
+      return liveReload.serve(request, path);
+    }
     const found = router.find(path);
     if (!(found instanceof Promise)) {
       return answer(request, found, raw, query, connection);
@@ -439,9 +477,14 @@ export function createHandler(options: HandlerOptions): ClosableHandler {
     info: ConnectionInfo | undefined,
   ): Response | Promise<Response> {
     releaseBody(request, info);
-    const sent = compressResponse(request, response);
-    if (extraHeaders.length === 0) return sent;
-    return sent instanceof Promise ? sent.then(withHeaders) : withHeaders(sent);
+    const headed = extraHeaders.length === 0 ? response : withHeaders(response);
+    if (liveReload === undefined) return compressResponse(request, headed);
+    // The script goes in before compression, once the headers (a
+    // Content-Security-Policy from `headers`) are known.
+    const injected = liveReload.inject(request, headed);
+    return injected instanceof Promise
+      ? injected.then((ready) => compressResponse(request, ready))
+      : compressResponse(request, injected);
   }
 
   /** `response` with the `headers` option's headers it does not set itself. */
@@ -493,14 +536,40 @@ export function createHandler(options: HandlerOptions): ClosableHandler {
     return Promise.resolve(finish(request, result, info));
   }
   const close = () => {
+    liveReload?.close();
     cached?.close();
     isolated?.close(0);
   };
-  const shutdown = (graceMs?: number) =>
-    isolated?.close(graceMs) ?? Promise.resolve();
+  const shutdown = (graceMs?: number) => {
+    // Open tabs' event streams would hold a graceful shutdown forever.
+    liveReload?.close();
+    return isolated?.close(graceMs) ?? Promise.resolve();
+  };
   return Object.assign(handle, {
     close,
     shutdown,
     [Symbol.dispose]: close,
   });
+}
+
+/**
+ * Live reload driven by the file cache's watcher, or `undefined` (with a
+ * notice) where there is none to drive it.
+ */
+function startLiveReload(
+  cached: ReturnType<typeof createCachedFiles> | undefined,
+): LiveReload | undefined {
+  if (cached === undefined || cached.mode !== "watch") {
+    console.error(
+      `scriptserver: live reload is off: ${
+        cached === undefined
+          ? "it needs the built-in file cache (no files option)"
+          : "the folder cannot be watched for changes"
+      }`,
+    );
+    return undefined;
+  }
+  const liveReload = createLiveReload({ root: cached.root });
+  cached.onChange((paths) => liveReload.changed(paths));
+  return liveReload;
 }

@@ -35,6 +35,7 @@ Deno.test("parseCli() has safe defaults", () => {
     cert: undefined,
     key: undefined,
     noListing: false,
+    noLiveReload: false,
     headers: [],
     help: false,
   });
@@ -72,6 +73,7 @@ Deno.test("parseCli() reads ROOT and every flag", () => {
       cert: undefined,
       key: undefined,
       noListing: false,
+      noLiveReload: false,
       headers: [],
       help: false,
     },
@@ -83,6 +85,7 @@ Deno.test("parseCli() reads ROOT and every flag", () => {
   assertEquals(parseCli(["--page-timeout", "5s"]).pageTimeout, 5000);
   assertEquals(parseCli(["--in-process"]).inProcess, true);
   assertEquals(parseCli(["--no-listing"]).noListing, true);
+  assertEquals(parseCli(["--no-live-reload"]).noLiveReload, true);
   assertEquals(
     parseCli(["--header", "X-A: 1", "--header", "Cache-Control:  no-cache "])
       .headers,

@@ -153,6 +153,8 @@ export async function createApp(cli: CliOptions, site: Site): Promise<App> {
     ...(cli.pageTimeout === undefined ? {} : { pageTimeout: cli.pageTimeout }),
     pages: cli.inProcess ? "in-process" : "isolates",
     listings: !cli.noListing,
+    // A compiled binary's embedded site never changes.
+    liveReload: !cli.prod && !cli.noLiveReload && !site.embedded,
     headers: cli.headers,
     ...(cli.isolates === undefined ? {} : { isolates: cli.isolates }),
     ...(cli.pageMemory === undefined ? {} : { pageMemory: cli.pageMemory }),

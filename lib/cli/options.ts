@@ -48,6 +48,8 @@ export interface CliOptions {
   key: string | undefined;
   /** `--no-listing`: directories without an index answer 404. */
   noListing: boolean;
+  /** `--no-live-reload`: no reload script in HTML in development. */
+  noLiveReload: boolean;
   /** `--header`s, as [name, value] pairs, in order. */
   headers: [string, string][];
   /** `--help`. */
@@ -269,10 +271,18 @@ export function parseCli(args: string[]): CliOptions {
       "cert",
       "key",
     ],
-    boolean: ["prod", "quiet", "help", "trust-proxy", "in-process", "listing"],
+    boolean: [
+      "prod",
+      "quiet",
+      "help",
+      "trust-proxy",
+      "in-process",
+      "listing",
+      "live-reload",
+    ],
     collect: ["header"],
-    negatable: ["listing"],
-    default: { listing: true },
+    negatable: ["listing", "live-reload"],
+    default: { listing: true, "live-reload": true },
     alias: { h: "help", p: "port" },
     unknown(arg) {
       if (arg.startsWith("-")) {
@@ -343,6 +353,7 @@ export function parseCli(args: string[]): CliOptions {
     cert: parsed.cert === undefined ? undefined : String(parsed.cert),
     key: parsed.key === undefined ? undefined : String(parsed.key),
     noListing: parsed.listing === false,
+    noLiveReload: parsed["live-reload"] === false,
     headers: (parsed.header as unknown[] ?? []).map((value) =>
       parseHeader(String(value))
     ),
@@ -485,6 +496,9 @@ Options:
                   sets it; otherwise any client could.
   --no-listing    Answer 404 for a directory without an index file, instead
                   of listing its files.
+  --no-live-reload
+                  Do not reload browser tabs when a file changes (live
+                  reload is on in development, always off with --prod).
   --header "Name: value"
                   Add a header to every response that does not set it
                   itself (HSTS, Content-Security-Policy, CORS). Repeatable.

@@ -69,6 +69,12 @@ export interface CachedFiles extends SiteFiles {
   readonly mode: "watch" | "ttl" | "never";
   /** Changes when a module under the root may have changed. */
   codeGeneration(): number;
+  /**
+   * Calls `listener` with the paths of each event the watcher sees (after
+   * the cache has dropped what they change), while watching; returns the
+   * function that stops it.
+   */
+  onChange(listener: (paths: readonly string[]) => void): () => void;
 }
 
 const decoder = new TextDecoder("utf-8", { fatal: true });
@@ -203,6 +209,7 @@ export function createCachedFiles(
     return current;
   }
 
+  const listeners = new Set<(paths: readonly string[]) => void>();
   let watcher: Deno.FsWatcher | undefined;
   if (mode === "watch") {
     try {
@@ -212,6 +219,7 @@ export function createCachedFiles(
           for await (const event of watcher) {
             changes++;
             if (event.paths.some(mayBeCode)) codeChanges++;
+            for (const listener of listeners) listener(event.paths);
           }
         } catch (error) {
           mode = "ttl";
@@ -364,8 +372,13 @@ export function createCachedFiles(
     },
     generation,
     codeGeneration: () => codeChanges,
+    onChange(listener) {
+      listeners.add(listener);
+      return () => listeners.delete(listener);
+    },
     close() {
       watcher?.close();
+      listeners.clear();
     },
 
     stat(segments) {

@@ -202,6 +202,16 @@ function factsOf(file: FileInfo, typeOf: ContentTypeOf): FileFacts {
   return known;
 }
 
+/** Options for {@linkcode serveFile}. */
+export interface ServeFileOptions {
+  /**
+   * Whether a compressed variant may be sent. `false` when the body is
+   * still to change (live reload adds its script to HTML, and the result
+   * is compressed then). Default: `true`.
+   */
+  compress?: boolean;
+}
+
 /**
  * Answers a GET or HEAD for a regular file.
  *
@@ -211,6 +221,7 @@ export function serveFile(
   request: Request,
   file: FileInfo,
   files: SiteFiles,
+  options?: ServeFileOptions,
 ): Response | Promise<Response> {
   const { method } = request;
   if (method !== "GET" && method !== "HEAD") {
@@ -219,7 +230,7 @@ export function serveFile(
   if (tools === undefined) {
     return loadStaticFileTools().then((loaded) => {
       tools = loaded;
-      return serveFile(request, file, files);
+      return serveFile(request, file, files, options);
     });
   }
   const known = factsOf(file, tools.contentType);
@@ -227,7 +238,10 @@ export function serveFile(
   const rangeHeader = method === "GET" ? requestHeaders.get("range") : null;
 
   // A range is of the identity's bytes.
-  if (known.compressible && rangeHeader === null && files.encoded) {
+  if (
+    known.compressible && rangeHeader === null && files.encoded &&
+    options?.compress !== false
+  ) {
     const encoding = negotiateEncoding(requestHeaders.get("accept-encoding"));
     const variant = encoding && files.encoded(file, encoding);
     if (variant instanceof Promise) {
