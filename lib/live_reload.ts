@@ -24,20 +24,23 @@ export const LIVE_RELOAD_SCRIPT = `${LIVE_RELOAD_PREFIX}live-reload.js`;
  * The script a tab runs. Hand-written and tiny: it keeps one EventSource,
  * reloads on "reload", swaps same-origin stylesheets on "css", and reloads
  * when the server comes back as another process (a restart). It guards
- * against running twice (an HTML fragment fetched into the page).
+ * against running twice (an HTML fragment fetched into the page), and
+ * says in `window.__scriptserverLiveReload.connected` whether it listens.
  */
 const CLIENT =
   `// scriptserver live reload (development only; off with --no-live-reload or --prod)
 (() => {
   if (window.__scriptserverLiveReload) return;
-  window.__scriptserverLiveReload = true;
+  const state = window.__scriptserverLiveReload = { connected: false };
   const script = document.currentScript;
   const events = new EventSource(new URL("live-reload", script ? script.src : location.href));
   let boot;
   events.addEventListener("hello", (event) => {
     if (boot !== undefined && boot !== event.data) location.reload();
     boot = event.data;
+    state.connected = true;
   });
+  events.addEventListener("error", () => state.connected = false);
   events.addEventListener("change", (event) => {
     if (event.data !== "css") return location.reload();
     for (const link of document.querySelectorAll('link[rel~="stylesheet"][href]')) {

@@ -170,3 +170,62 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: hasChromium()
+    ? "live reload: an open tab shows an edited page without a click, and an edited stylesheet without reloading"
+    : `live reload: an open tab shows an edited page without a click (ignored: no ${CHROMIUM}; apt-get install chromium)`,
+  ignore: !hasChromium(),
+  async fn() {
+    const pageSource = (text: string) =>
+      `export default () => '<link rel="stylesheet" href="style.css"><p id="p">${text}</p>';`;
+    await using dir = await tempTree({
+      "page.ts": pageSource("one"),
+      "style.css": "p { color: rgb(255, 0, 0) }",
+    });
+    const server = await spawnServer({ root: dir.path });
+    const browser = await chromium.launch(LAUNCH);
+    try {
+      const page = await browser.newPage();
+      await page.goto(new URL("/page", server.url).href);
+      // Listening: edits from now on reach this tab.
+      await page.waitForFunction(
+        "window.__scriptserverLiveReload?.connected === true",
+        undefined,
+        { timeout: 5000 },
+      );
+      // Set in the page: gone if the tab reloads.
+      await page.evaluate("window.before = 1");
+
+      await Deno.writeTextFile(
+        join(dir.path, "style.css"),
+        "p { color: rgb(0, 0, 255) }",
+      );
+      await page.waitForFunction(
+        'getComputedStyle(document.getElementById("p")).color === "rgb(0, 0, 255)"',
+        undefined,
+        { timeout: 5000 },
+      );
+      assertEquals(
+        await page.evaluate<number | undefined>("window.before"),
+        1,
+        "a stylesheet change reloaded the whole tab",
+      );
+
+      await Deno.writeTextFile(join(dir.path, "page.ts"), pageSource("two"));
+      await page.waitForFunction(
+        'document.getElementById("p")?.textContent === "two"',
+        undefined,
+        { timeout: 5000 },
+      );
+      assertEquals(
+        await page.evaluate<number | undefined>("window.before"),
+        undefined,
+      );
+      await page.screenshot({ path: join(SCREENSHOTS, "live_reload.png") });
+    } finally {
+      await browser.close();
+      assertEquals((await server.stop()).code, 0);
+    }
+  },
+});

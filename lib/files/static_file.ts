@@ -13,6 +13,7 @@ import {
   encodedEtag,
   type Encoding,
   isCompressible,
+  memoryResponse,
   MIN_COMPRESS_BYTES,
   negotiateEncoding,
 } from "../compression.ts";
@@ -141,11 +142,11 @@ function sendable(body: FileBody): FileBody {
 function whole(body: FileBody, known: FileFacts): Response {
   const sent = sendable(body);
   // Deno counts a body in memory; a stream's length must be given.
-  return new Response(sent, {
-    headers: typeof sent === "string" || sent instanceof Uint8Array
-      ? known.headers
-      : known.streamHeaders,
-  });
+  return typeof sent === "string" || sent instanceof Uint8Array
+    ? memoryResponse(sent as string | Uint8Array<ArrayBuffer>, {
+      headers: known.headers,
+    })
+    : new Response(sent, { headers: known.streamHeaders });
 }
 
 /** Set once {@linkcode loadStaticFileTools} has loaded them. */
