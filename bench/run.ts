@@ -46,6 +46,7 @@ import { measureReference, measureServer } from "./page_edits.ts";
 import { hostileFigures, hostileTable } from "./hostile.ts";
 import { isolateFigures } from "./isolates.ts";
 import { compressionFigures } from "./compression.ts";
+import { liveReloadFigures } from "./live_reload.ts";
 import { V8_FLAGS } from "../tools/v8_flags.ts";
 
 const args = parseArgs(Deno.args, { string: ["rounds", "seconds"] }) as {
@@ -359,6 +360,7 @@ if (import.meta.main) {
       rounds: ROUNDS,
       seconds: SECONDS,
     });
+    const liveReload = await liveReloadFigures();
 
     const memory: Row[] = [
       {
@@ -446,6 +448,8 @@ ${hostileTable(hostile)}
 ${rowsTable("pages in isolates", isolates)}
 
 ${rowsTable("compression", compression)}
+
+${rowsTable("live reload (development mode)", liveReload)}
 `;
     const written = [
       new URL("./RESULTS.md", import.meta.url).pathname,
