@@ -313,7 +313,7 @@ export function createHandler(options: HandlerOptions): ClosableHandler {
   }
   pageRunner ??= createModuleRunner(runnerOptions);
   const liveReload = options.liveReload && !prod
-    ? startLiveReload(cached)
+    ? startLiveReload(cached, () => isolated?.warm())
     : undefined;
   const staticFile: FileHandler = liveReload === undefined
     ? (request, target) => serveFile(request, target.file, files)
@@ -558,6 +558,7 @@ export function createHandler(options: HandlerOptions): ClosableHandler {
  */
 function startLiveReload(
   cached: ReturnType<typeof createCachedFiles> | undefined,
+  onReload: () => void,
 ): LiveReload | undefined {
   if (cached === undefined || cached.mode !== "watch") {
     console.error(
@@ -569,7 +570,7 @@ function startLiveReload(
     );
     return undefined;
   }
-  const liveReload = createLiveReload({ root: cached.root });
+  const liveReload = createLiveReload({ root: cached.root, onReload });
   cached.onChange((paths) => liveReload.changed(paths));
   return liveReload;
 }

@@ -41,7 +41,10 @@ function relativeSpecifier(dir: string, path: string): string {
   return rel.startsWith(".") ? rel : `./${rel}`;
 }
 
-/** The starter site's files. */
+/**
+ * The starter site's files: a page, the template it renders, and the layout
+ * around it (the three-file site of the README), with a stylesheet.
+ */
 export const STARTER: Readonly<Record<string, string>> = {
   "index.ts":
     `// The home page: a page module. Its default export answers requests.
@@ -50,26 +53,31 @@ import type { PageContext } from "scriptserver";
 export default function home(ctx: PageContext) {
   const visits = Number(ctx.session.visits ?? 0) + 1;
   ctx.session.visits = visits;
+  // _home.tpl, rendered into _layout.tpl as its $body.
   return ctx.render("_home.tpl", {
+    title: "My site",
     name: ctx.query.get("name") ?? "visitor",
     visits,
-  });
+  }, { layout: "_layout.tpl" });
 }
 `,
-  "_home.tpl": `<!DOCTYPE html>
+  "_home.tpl": `<h1>Hello $name</h1>
+<p>This is visit number $visits of this browser session.</p>
+<p>Edit <code>index.ts</code>, <code>_home.tpl</code> or <code>_layout.tpl</code>
+and save: this tab reloads by itself. Files starting with <code>_</code> are
+private.</p>
+<form><input name="name" placeholder="Your name"> <button>Greet me</button></form>
+`,
+  "_layout.tpl": `<!DOCTYPE html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<title>My site</title>
+<title>$title</title>
 <link rel="stylesheet" href="style.css">
 </head>
 <body>
-<h1>Hello $name</h1>
-<p>This is visit number $visits of this browser session.</p>
-<p>Edit <code>index.ts</code> or <code>_home.tpl</code> and reload: the change
-shows at once. Files starting with <code>_</code> are private.</p>
-<form><input name="name" placeholder="Your name"> <button>Greet me</button></form>
+$body
 </body>
 </html>
 `,

@@ -80,6 +80,12 @@ export interface IsolateRunner extends PageRunner {
    * get 503.
    */
   close(graceMs?: number): Promise<void>;
+  /**
+   * Starts an isolate for the code as it is now, if it changed since the
+   * last request: a request expected soon (a tab that live reload is
+   * reloading) finds it started. Otherwise nothing.
+   */
+  warm(): void;
 }
 
 /** The default heap limit of a page isolate, in MiB. */
@@ -999,6 +1005,18 @@ export function createIsolateRunner(
         assign(job, poolFor(target.file)[0]);
         return job.promise;
       });
+    },
+
+    warm() {
+      if (closing || current === undefined) return;
+      if (current.generation === (files.codeGeneration?.() ?? generations)) {
+        return;
+      }
+      retirePool(current);
+      generations++;
+      current = newPool();
+      // No isolate in the new pool: this starts one.
+      choose(current);
     },
 
     close(graceMs = 2_000) {
