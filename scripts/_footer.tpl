@@ -1,3 +1,3 @@
-<footer><small><a href="./">Home</a> · rendered into <code>_layout.tpl</code>,
-which includes <code>_footer.tpl</code>; files starting with <code>_</code> are
-never served.</small></footer>
+<footer><small><a href="./">Home</a> · pages here render into
+<code>_layout.tpl</code>, which includes <code>_footer.tpl</code>; files starting
+with <code>_</code> are never served.</small></footer>

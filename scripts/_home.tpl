@@ -14,4 +14,4 @@ Save a file while a page is open: the tab reloads by itself.</p>
 <li><a href="docs/">docs/</a>: a directory without an index, shown as a listing</li>
 </ul>
 <p><small>This page is <code>index.ts</code>, which renders <code>_home.tpl</code>
-(and <code>_user.tpl</code>) into the layout <code>_layout.tpl</code>.</small></p>
+(and <code>_user.tpl</code>).</small></p>
