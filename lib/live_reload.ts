@@ -407,14 +407,16 @@ function withTag(
     headers,
   };
   const known = memoryBodyOf(response);
-  if (known !== undefined) {
-    const text = typeof known === "string"
-      ? known
-      : new TextDecoder().decode(known);
-    headers.delete("content-length");
-    return memoryResponse(text + tag, init);
-  }
   const tagBytes = encoder.encode(tag);
+  if (known !== undefined) {
+    headers.delete("content-length");
+    if (typeof known === "string") return memoryResponse(known + tag, init);
+    // Bytes stay bytes: HTML in another charset must not be decoded.
+    const joined = new Uint8Array(known.byteLength + tagBytes.byteLength);
+    joined.set(known);
+    joined.set(tagBytes, known.byteLength);
+    return memoryResponse(joined, init);
+  }
   const declared = headers.get("content-length");
   if (declared !== null) {
     headers.set(

@@ -98,6 +98,23 @@ Deno.test("inject() adds the script to HTML for tabs only, keeping lengths right
       memoryResponse("<p>hi</p>", { headers: html }),
     );
     assertEquals(await memory.text(), `<p>hi</p>${TAG}`);
+    // Bytes in another charset are not decoded.
+    const latin1 = await live.inject(
+      tab,
+      memoryResponse(new Uint8Array([0x3c, 0x70, 0x3e, 0xe9]), {
+        headers: { "content-type": "text/html; charset=iso-8859-1" },
+      }),
+    );
+    assertEquals(
+      new Uint8Array(await latin1.arrayBuffer()),
+      new Uint8Array([
+        0x3c,
+        0x70,
+        0x3e,
+        0xe9,
+        ...new TextEncoder().encode(TAG),
+      ]),
+    );
     // A static file's body of known length.
     const sized = await live.inject(
       tab,
