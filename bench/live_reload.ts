@@ -22,7 +22,7 @@ import {
   startProcess,
 } from "./_common.ts";
 import { type FigureRow, rowsTable } from "./_report.ts";
-import { socketsOf } from "../tests/_helpers.ts";
+import { openEventStream, socketsOf } from "../tests/_helpers.ts";
 
 const SAVES = 20;
 const TARGET_MS = 300;
@@ -37,35 +37,16 @@ const CHROMIUM = "/usr/bin/chromium";
 const pageSource = (n: number) =>
   `export default () => '<link rel="stylesheet" href="style.css"><p id="p">version ${n}</p><script>window.shownAt = Date.now()</script>';`;
 
-/** A reader of one event stream: resolves each `change` event as it comes. */
+/** The server's live reload stream: `next()` is the next event's name. */
 async function openStream(url: string) {
-  const abort = new AbortController();
-  const response = await fetch(`${url}_scriptserver/live-reload`, {
-    signal: abort.signal,
-  });
-  const reader = response.body!.pipeThrough(new TextDecoderStream())
-    .getReader();
-  let buffer = "";
+  const stream = await openEventStream(`${url}_scriptserver/live-reload`);
   return {
     async next(): Promise<string> {
-      while (true) {
-        const end = buffer.indexOf("\n\n");
-        if (end !== -1) {
-          const block = buffer.slice(0, end);
-          buffer = buffer.slice(end + 2);
-          const event = /^event: (.*)$/m.exec(block)?.[1];
-          if (event !== undefined) return event;
-          continue;
-        }
-        const chunk = await reader.read();
-        if (chunk.done) throw new Error("The event stream ended");
-        buffer += chunk.value;
-      }
+      const event = await stream.next(2000);
+      if (event === undefined) throw new Error("No event within 2 s");
+      return event[0];
     },
-    close() {
-      abort.abort();
-      reader.cancel().catch(() => {});
-    },
+    close: stream.close,
   };
 }
 
@@ -122,7 +103,7 @@ async function overHttp(
     for (let i = 1; i <= SAVES; i++) {
       const started = performance.now();
       await Deno.writeTextFile(join(root, "page.ts"), pageSource(i));
-      await within(stream.next(), 2000, "change event");
+      await stream.next();
       times.event.push(performance.now() - started);
       const body = await (await fetch(`${url}page`, { headers: TAB })).text();
       if (!body.includes(`version ${i}<`)) {

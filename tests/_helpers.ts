@@ -432,3 +432,64 @@ export function sessionCookieOf(response: Response): string | undefined {
   return response.headers.getSetCookie()
     .find((cookie) => cookie.startsWith("sessionId="))?.split(";")[0];
 }
+
+/**
+ * Opens a Server-Sent Events stream: `next(ms)` gives the next event's
+ * [name, data], or `undefined` when none came within `ms`.
+ */
+export async function openEventStream(url: string): Promise<{
+  next(ms?: number): Promise<[string, string] | undefined>;
+  close(): void;
+}> {
+  const abort = new AbortController();
+  const response = await fetch(url, { signal: abort.signal });
+  if (
+    response.status !== 200 ||
+    response.headers.get("content-type") !== "text/event-stream"
+  ) {
+    await response.body?.cancel();
+    throw new Error(`Not an event stream: ${response.status} from ${url}`);
+  }
+  const reader = response.body!.pipeThrough(new TextDecoderStream())
+    .getReader();
+  let buffer = "";
+  /** A read still pending when a wait ended: the next wait takes it over. */
+  let reading: Promise<ReadableStreamReadResult<string>> | undefined;
+  /** The next event's [name, data], or undefined after `ms`. */
+  async function next(ms = TIMEOUT_MS): Promise<[string, string] | undefined> {
+    const deadline = Date.now() + ms;
+    while (true) {
+      const end = buffer.indexOf("\n\n");
+      if (end !== -1) {
+        const block = buffer.slice(0, end);
+        buffer = buffer.slice(end + 2);
+        const event = /^event: (.*)$/m.exec(block)?.[1];
+        const data = /^data: (.*)$/m.exec(block)?.[1];
+        if (event !== undefined) return [event, data ?? ""];
+        continue;
+      }
+      const left = deadline - Date.now();
+      if (left <= 0) return undefined;
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      reading ??= reader.read();
+      const chunk = await Promise.race([
+        reading,
+        new Promise<"late">((resolve) => {
+          timer = setTimeout(() => resolve("late"), left);
+        }),
+      ]);
+      clearTimeout(timer);
+      if (chunk === "late") return undefined;
+      reading = undefined;
+      if (chunk.done) return undefined;
+      buffer += chunk.value;
+    }
+  }
+  return {
+    next,
+    close() {
+      abort.abort();
+      reader.cancel().catch(() => {});
+    },
+  };
+}

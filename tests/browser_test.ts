@@ -187,13 +187,12 @@ Deno.test({
     const browser = await chromium.launch(LAUNCH);
     try {
       const page = await browser.newPage();
+      /** Waits (5 s at most) until `expression` holds in the page. */
+      const until = (expression: string) =>
+        page.waitForFunction(expression, undefined, { timeout: 5000 });
       await page.goto(new URL("/page", server.url).href);
       // Listening: edits from now on reach this tab.
-      await page.waitForFunction(
-        "window.__scriptserverLiveReload?.connected === true",
-        undefined,
-        { timeout: 5000 },
-      );
+      await until("window.__scriptserverLiveReload?.connected === true");
       // Set in the page: gone if the tab reloads.
       await page.evaluate("window.before = 1");
 
@@ -201,10 +200,8 @@ Deno.test({
         join(dir.path, "style.css"),
         "p { color: rgb(0, 0, 255) }",
       );
-      await page.waitForFunction(
+      await until(
         'getComputedStyle(document.getElementById("p")).color === "rgb(0, 0, 255)"',
-        undefined,
-        { timeout: 5000 },
       );
       assertEquals(
         await page.evaluate<number | undefined>("window.before"),
@@ -213,11 +210,7 @@ Deno.test({
       );
 
       await Deno.writeTextFile(join(dir.path, "page.ts"), pageSource("two"));
-      await page.waitForFunction(
-        'document.getElementById("p")?.textContent === "two"',
-        undefined,
-        { timeout: 5000 },
-      );
+      await until('document.getElementById("p")?.textContent === "two"');
       assertEquals(
         await page.evaluate<number | undefined>("window.before"),
         undefined,

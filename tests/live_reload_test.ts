@@ -10,7 +10,12 @@ import {
   LIVE_RELOAD_EVENTS,
   LIVE_RELOAD_SCRIPT,
 } from "../lib/live_reload.ts";
-import { rawRequest, spawnServer, tempTree, TIMEOUT_MS } from "./_helpers.ts";
+import {
+  openEventStream,
+  rawRequest,
+  spawnServer,
+  tempTree,
+} from "./_helpers.ts";
 
 /** What a browser sends when it loads a page into a tab. */
 const TAB = { accept: "text/html,application/xhtml+xml,*/*;q=0.8" };
@@ -191,56 +196,6 @@ Deno.test("inject() adds the script to HTML for tabs only, keeping lengths right
   }
 });
 
-/** Reads Server-Sent Events from `url` until `stop` says so (bounded). */
-async function openEvents(url: string) {
-  const abort = new AbortController();
-  const response = await fetch(url, { signal: abort.signal });
-  assertEquals(response.status, 200);
-  assertEquals(response.headers.get("content-type"), "text/event-stream");
-  const reader = response.body!.pipeThrough(new TextDecoderStream())
-    .getReader();
-  let buffer = "";
-  /** A read still pending when a wait ended: the next wait takes it over. */
-  let reading: Promise<ReadableStreamReadResult<string>> | undefined;
-  /** The next event's [name, data], or undefined after `ms`. */
-  async function next(ms = TIMEOUT_MS): Promise<[string, string] | undefined> {
-    const deadline = Date.now() + ms;
-    while (true) {
-      const end = buffer.indexOf("\n\n");
-      if (end !== -1) {
-        const block = buffer.slice(0, end);
-        buffer = buffer.slice(end + 2);
-        const event = /^event: (.*)$/m.exec(block)?.[1];
-        const data = /^data: (.*)$/m.exec(block)?.[1];
-        if (event !== undefined) return [event, data ?? ""];
-        continue;
-      }
-      const left = deadline - Date.now();
-      if (left <= 0) return undefined;
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      reading ??= reader.read();
-      const chunk = await Promise.race([
-        reading,
-        new Promise<"late">((resolve) => {
-          timer = setTimeout(() => resolve("late"), left);
-        }),
-      ]);
-      clearTimeout(timer);
-      if (chunk === "late") return undefined;
-      reading = undefined;
-      if (chunk.done) return undefined;
-      buffer += chunk.value;
-    }
-  }
-  return {
-    next,
-    close() {
-      abort.abort();
-      reader.cancel().catch(() => {});
-    },
-  };
-}
-
 async function liveSite() {
   return await tempTree({
     "index.html": "<h1>one</h1>",
@@ -258,7 +213,7 @@ async function liveSite() {
 Deno.test("a real server tells open tabs of each save: reload, or css for stylesheets", async () => {
   await using dir = await liveSite();
   const server = await spawnServer({ root: dir.path });
-  const events = await openEvents(
+  const events = await openEventStream(
     `${server.url}${LIVE_RELOAD_EVENTS.slice(1)}`,
   );
   try {
@@ -338,7 +293,7 @@ Deno.test("SIGTERM stops a server with open live reload streams at once", async 
   const server = await spawnServer({ root: dir.path });
   const events = await Promise.all(
     [1, 2, 3].map(() =>
-      openEvents(`${server.url}${LIVE_RELOAD_EVENTS.slice(1)}`)
+      openEventStream(`${server.url}${LIVE_RELOAD_EVENTS.slice(1)}`)
     ),
   );
   try {
