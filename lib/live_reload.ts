@@ -171,7 +171,8 @@ const DOCUMENT_DESTINATIONS = new Set(["document", "iframe", "frame"]);
  * Whether `request` is a browser loading a document into a tab or frame:
  * `Sec-Fetch-Dest` says so where browsers send it (secure contexts, such
  * as localhost); elsewhere (plain http to a LAN address) a navigation's
- * `Accept` names text/html, which `fetch()`, curl and htmx do not send.
+ * `Accept` names text/html, which `fetch()` and curl do not send, and htmx
+ * says `HX-Request`.
  */
 export function isDocumentRequest(request: Request): boolean {
   const { method, headers } = request;
@@ -180,6 +181,8 @@ export function isDocumentRequest(request: Request): boolean {
   }
   const destination = headers.get("sec-fetch-dest");
   if (destination !== null) return DOCUMENT_DESTINATIONS.has(destination);
+  // htmx names its requests (fragments swapped into a page).
+  if (headers.has("hx-request")) return false;
   return headers.get("accept")?.includes("text/html") ?? false;
 }
 

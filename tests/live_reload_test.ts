@@ -88,6 +88,7 @@ Deno.test("isDocumentRequest() is true for a tab's navigation, false for fetch()
   assert(isDocumentRequest(request(TAB, "POST")));
   assert(!isDocumentRequest(request({ "sec-fetch-dest": "empty", ...TAB })));
   assert(!isDocumentRequest(request({ accept: "*/*" })));
+  assert(!isDocumentRequest(request({ ...TAB, "hx-request": "true" })));
   assert(!isDocumentRequest(request({})));
   assert(!isDocumentRequest(request(TAB, "PUT")));
 });
