@@ -259,7 +259,12 @@ class Isolate {
   retiring = false;
   ended = false;
   ending: Ending = {};
-  idleTimer: ReturnType<typeof setTimeout> | undefined;
+  /**
+   * When it last had no requests, while it is an extra isolate of its pool
+   * (the sweeper ends it after {@linkcode IDLE_MS}): a timestamp, not a
+   * timer, since under load an isolate goes idle between most batches.
+   */
+  idleSince: number | undefined;
 
   constructor(worker: InstanceType<typeof Worker>, pool: Pool) {
     this.worker = worker;
@@ -411,10 +416,7 @@ export function createIsolateRunner(
     }
     job.isolate = isolate;
     isolate.jobs.set(job.id, job);
-    if (isolate.idleTimer !== undefined) {
-      clearTimeout(isolate.idleTimer);
-      isolate.idleTimer = undefined;
-    }
+    isolate.idleSince = undefined;
     post(isolate, job.message, job.body);
   }
 
@@ -717,16 +719,8 @@ export function createIsolateRunner(
     isolate.jobs.delete(job.id);
     if (isolate.jobs.size > 0 || isolate.ended) return;
     if (maybeEnd(isolate)) return;
-    // Extra isolates end when idle for a while.
-    if (isolate.pool.isolates.size > 1 && isolate.idleTimer === undefined) {
-      isolate.idleTimer = setTimeout(() => {
-        isolate.idleTimer = undefined;
-        if (isolate.jobs.size === 0 && isolate.pool.isolates.size > 1) {
-          retire(isolate);
-        }
-      }, IDLE_MS);
-      Deno.unrefTimer(isolate.idleTimer!);
-    }
+    // Extra isolates end when idle for a while (see sweep()).
+    if (isolate.pool.isolates.size > 1) isolate.idleSince ??= Date.now();
   }
 
   /** No new requests for `isolate`; it ends once idle. */
@@ -759,7 +753,6 @@ export function createIsolateRunner(
     isolate.ended = true;
     isolate.pool.isolates.delete(isolate);
     all.delete(isolate);
-    if (isolate.idleTimer !== undefined) clearTimeout(isolate.idleTimer);
     const gone = new Error("The page's isolate ended");
     for (const stream of isolate.streams) stream.error(gone);
     isolate.streams.clear();
@@ -867,6 +860,15 @@ export function createIsolateRunner(
           isolate.ending.terminated = false;
           isolate.worker.terminate();
         }
+        continue;
+      }
+      if (
+        isolate.idleSince !== undefined && now - isolate.idleSince > IDLE_MS &&
+        isolate.jobs.size === 0 && isolate.pool.isolates.size > 1 &&
+        !isolate.retiring
+      ) {
+        isolate.idleSince = undefined;
+        retire(isolate);
         continue;
       }
       const busy = isolate.jobs.size > 0 || isolate.unacked !== undefined;
