@@ -10,7 +10,8 @@
  *   the edit without a click;
  * - sockets and CPU of the server with 20 idle tabs' streams open.
  *
- * Usage: deno run -A bench/live_reload.ts   (also part of deno task bench)
+ * Usage: deno run -A --lock=tests/deno.lock bench/live_reload.ts   (also part
+ * of deno task bench)
  */
 import { join } from "@std/path";
 import {
