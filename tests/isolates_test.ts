@@ -20,7 +20,10 @@ async function get(
 }
 
 const SITE = {
-  "spin.ts": "export default () => { while (true) {} };",
+  // It says when it spins: requests sent after that go to another isolate
+  // (ones sent with it, in the same batch, share its fate: see below).
+  "spin.ts":
+    "export default () => { console.error('spin.ts spins'); while (true) {} };",
   "hello.ts": `export default (ctx) => "hello " + (ctx.query.get("n") ?? "");`,
   "hello.tpl": "template $name",
   "a.txt": "static",
@@ -35,6 +38,7 @@ Deno.test("a page that never yields gets 503 after --page-timeout while everythi
   });
   try {
     const spinning = get(server, "/spin.ts");
+    await server.stderr.waitFor((l) => l.includes("spin.ts spins"));
     // Meanwhile: static files, listings, templates and other pages.
     for (let i = 0; i < 3; i++) {
       assertEquals((await get(server, "/a.txt")).body, "static");
@@ -100,7 +104,8 @@ Deno.test("SIGTERM stops the server while a page spins, and lets a healthy page 
     (r) => r.status,
     () => 0,
   );
-  // A page answered after the spin began: the spin is running.
+  // A page answered after the spin began.
+  await server.stderr.waitFor((l) => l.includes("spin.ts spins"));
   assertEquals((await get(server, "/hello.ts?n=1")).body, "hello 1");
   // A healthy page still working when the signal comes: it finishes.
   const slow = get(server, "/slow.ts");
