@@ -142,11 +142,6 @@ export function createRouter(options: RouterOptions): Router {
     };
   }
 
-  /**
-   * Finds what a URL path names. Below a script ("/app.ts/extra"), the
-   * rest of the path is the script's PATH_INFO (CGI/1.1); only scripts take
-   * one, so "/file.txt/" stays a 404.
-   */
   /** The file an extensionless name stands for ("about" → "about.html"). */
   async function cleanFile(
     segments: string[],
@@ -165,6 +160,11 @@ export function createRouter(options: RouterOptions): Router {
     return undefined;
   }
 
+  /**
+   * Finds what a URL path names. Below a script ("/app.ts/extra"), the
+   * rest of the path is the script's PATH_INFO (CGI/1.1); only scripts take
+   * one, so "/file.txt/" stays a 404.
+   */
   async function resolve(path: string): Promise<Route> {
     // URL.parse normalises "." and ".." segments (including their %2e
     // forms) and backslashes, the way browsers do. Pasted after an origin,
