@@ -12,6 +12,7 @@
  * @module
  */
 import { memoryBodyOf, memoryResponse } from "./compression.ts";
+import { isEditorLeftover } from "./url_path.ts";
 
 /** The reserved path: never a file of the site. */
 export const LIVE_RELOAD_PREFIX = "/_scriptserver/";
@@ -67,12 +68,13 @@ const frame = (event: string, data: string) =>
 const PING = encoder.encode(": ping\n\n");
 
 /**
- * Names editors write beside the files they save (swap files, backups,
- * Vim's "4913" probe, JetBrains' safe-write copies): never a reason to
- * reload. Hidden names ("." first) are never served, so they are skipped
- * too (`.git/` churns on every commit).
+ * What else editors write beside the files they save, besides the
+ * leftovers the router hides ({@linkcode isEditorLeftover}): Vim's further
+ * swap names and its "4913" probe, temporary files, JetBrains' safe-write
+ * copies. Never a reason to reload. Hidden names ("." first) are never
+ * served, so they are skipped too (`.git/` churns on every commit).
  */
-const SCRATCH = /(?:~|\.sw[a-p]|\.swx|\.tmp|___jb_(?:tmp|old)___)$|^4913$/;
+const SCRATCH = /\.(?:sw[a-nq-x]|tmp)$|___jb_(?:tmp|old)___$|^4913$/;
 
 /**
  * What a change to `paths` means for open tabs: "css" when only
@@ -92,7 +94,8 @@ export function changeKind(
     const segments = relative.split("/").filter((part) => part !== "");
     if (segments.length === 0) continue;
     if (segments.some((part) => part.startsWith("."))) continue;
-    if (SCRATCH.test(segments.at(-1)!)) continue;
+    const name = segments.at(-1)!;
+    if (isEditorLeftover(name) || SCRATCH.test(name)) continue;
     if (!relative.endsWith(".css")) return "reload";
     kind = "css";
   }

@@ -74,23 +74,32 @@ export function parseRequestUrl(request: Request): URL {
 }
 
 /**
- * Names that are source or an editor's leftovers, never content: modules
- * no page runner runs (`.tsx`, `.jsx`, `.cts`, `.cjs`), and backups and
- * swap files (`page.ts~`, `page.ts.bak`, `.orig`, `.swp`, `.swo`, emacs's
- * `#page.ts#`), which would serve a page's source as text; and a site's
- * own Deno configuration (`deno.json`, `deno.jsonc`, `deno.lock`).
+ * An editor's leftovers: backups and swap files (`page.ts~`, `page.ts.bak`,
+ * `.orig`, `.swp`, `.swo`, emacs's `#page.ts#`), which would serve a page's
+ * source as text.
  */
-const SOURCE_LIKE =
-  /\.(?:tsx|jsx|cts|cjs|bak|orig|swp|swo)$|~$|^#.*#$|^deno\.(?:jsonc?|lock)$/i;
+const EDITOR_LEFTOVER = /\.(?:bak|orig|swp|swo)$|~$|^#.*#$/i;
+
+/**
+ * Names that are source, never content: modules no page runner runs
+ * (`.tsx`, `.jsx`, `.cts`, `.cjs`), and a site's own Deno configuration
+ * (`deno.json`, `deno.jsonc`, `deno.lock`).
+ */
+const SOURCE_LIKE = /\.(?:tsx|jsx|cts|cjs)$|^deno\.(?:jsonc?|lock)$/i;
+
+/** Whether a file name is an editor's backup or swap file (see above). */
+export function isEditorLeftover(name: string): boolean {
+  return EDITOR_LEFTOVER.test(name);
+}
 
 /**
  * Whether a file name is private: names starting with "." (dotfiles, and
- * "." and ".." themselves) or "_" (private helpers), and source-like names
- * (see above), are never served or listed.
+ * "." and ".." themselves) or "_" (private helpers), source-like names and
+ * editor leftovers (see above) are never served or listed.
  */
 export function isHiddenName(name: string): boolean {
   return name.startsWith(".") || name.startsWith("_") ||
-    SOURCE_LIKE.test(name);
+    SOURCE_LIKE.test(name) || EDITOR_LEFTOVER.test(name);
 }
 
 /**
