@@ -102,11 +102,8 @@ export function changeKind(
   return kind;
 }
 
-/** The sources of one CSP directive, lower-cased, or `undefined` if absent. */
-function directive(
-  policy: string,
-  names: readonly string[],
-): string[] | undefined {
+/** A CSP policy's directives: their sources by lower-cased name. */
+function directivesOf(policy: string): Map<string, string[]> {
   const directives = new Map<string, string[]>();
   for (const part of policy.split(";")) {
     const [name, ...sources] = part.trim().split(/\s+/);
@@ -115,6 +112,14 @@ function directive(
     // The first of a repeated directive counts (CSP3 §2.2.1).
     if (!directives.has(key)) directives.set(key, sources);
   }
+  return directives;
+}
+
+/** The sources of the first of `names` a policy has (its fallbacks, in order). */
+function firstOf(
+  directives: Map<string, string[]>,
+  names: readonly string[],
+): string[] | undefined {
   for (const name of names) {
     const sources = directives.get(name);
     if (sources !== undefined) return sources;
@@ -140,7 +145,8 @@ export function cspAllowsLiveReload(
   // Several headers are joined with ", ": each is a policy of its own, and
   // every one must allow the script.
   for (const policy of csp.split(",")) {
-    const scripts = directive(policy, [
+    const directives = directivesOf(policy);
+    const scripts = firstOf(directives, [
       "script-src-elem",
       "script-src",
       "default-src",
@@ -161,7 +167,7 @@ export function cspAllowsLiveReload(
         if (!nonces.includes(chosen)) return false;
       }
     }
-    const connects = directive(policy, ["connect-src", "default-src"]);
+    const connects = firstOf(directives, ["connect-src", "default-src"]);
     if (connects !== undefined && !allowsSelf(connects)) return false;
   }
   return { nonce };
@@ -200,6 +206,11 @@ export interface LiveReloadOptions {
   settleMs?: number;
   /** Most tabs listening at once; more get 503. Default: 200. */
   maxTabs?: number;
+  /**
+   * Bytes of events a tab may leave unread (a connection that stopped
+   * reading but stays open) before its stream is ended. Default: 64 KiB.
+   */
+  maxUnreadBytes?: number;
   /** Told of pages whose policy forbids the script. Default: stderr. */
   log?: (message: string) => void;
   /**
@@ -235,6 +246,7 @@ export function createLiveReload(options: LiveReloadOptions): LiveReload {
   const root = options.root.replace(/[/\\]+$/, "");
   const settleMs = options.settleMs ?? 20;
   const maxTabs = options.maxTabs ?? 200;
+  const maxUnreadBytes = options.maxUnreadBytes ?? 64 * 1024;
   const log = options.log ?? ((message) => console.error(message));
   /** Told apart from a restarted server's by tabs that reconnect. */
   const boot = crypto.randomUUID();
@@ -243,13 +255,22 @@ export function createLiveReload(options: LiveReloadOptions): LiveReload {
   let pending: "css" | "reload" | undefined;
   let timer: ReturnType<typeof setTimeout> | undefined;
   let closed = false;
-  /** Paths already reported as forbidding the script (bounded). */
+  /**
+   * Paths already reported as forbidding the script: at most 1,000, each
+   * cut to 200 characters (a page takes any PATH_INFO a client invents).
+   */
   const reported = new Set<string>();
 
   function send(bytes: Uint8Array): void {
     for (const tab of tabs) {
       try {
         tab.enqueue(bytes);
+        // Queued in bytes (the stream's strategy): a tab that reads nothing
+        // must not make the server keep every event for it.
+        if ((tab.desiredSize ?? 0) < -maxUnreadBytes) {
+          drop(tab);
+          tab.close();
+        }
       } catch {
         drop(tab);
       }
@@ -288,7 +309,7 @@ export function createLiveReload(options: LiveReloadOptions): LiveReload {
       cancel() {
         drop(controller);
       },
-    });
+    }, new ByteLengthQueuingStrategy({ highWaterMark: 0 }));
     return new Response(body, {
       headers: {
         "content-type": "text/event-stream",
@@ -309,7 +330,7 @@ export function createLiveReload(options: LiveReloadOptions): LiveReload {
   }
 
   function report(request: Request): void {
-    const path = new URL(request.url).pathname;
+    const path = new URL(request.url).pathname.slice(0, 200);
     if (reported.has(path) || reported.size >= 1000) return;
     reported.add(path);
     log(
@@ -392,6 +413,17 @@ export function createLiveReload(options: LiveReloadOptions): LiveReload {
   };
 }
 
+/** `body` then `tail`, as bytes: HTML in another charset is never decoded. */
+function joined(
+  body: Uint8Array,
+  tail: Uint8Array,
+): Uint8Array<ArrayBuffer> {
+  const all = new Uint8Array(body.byteLength + tail.byteLength);
+  all.set(body);
+  all.set(tail, body.byteLength);
+  return all;
+}
+
 /**
  * `response` with `tag` after its body. A body of known, modest size is
  * read and sent from memory (so it is compressed whole, with a
@@ -417,11 +449,7 @@ function withTag(
   if (known !== undefined) {
     headers.delete("content-length");
     if (typeof known === "string") return memoryResponse(known + tag, init);
-    // Bytes stay bytes: HTML in another charset must not be decoded.
-    const joined = new Uint8Array(known.byteLength + tagBytes.byteLength);
-    joined.set(known);
-    joined.set(tagBytes, known.byteLength);
-    return memoryResponse(joined, init);
+    return memoryResponse(joined(known, tagBytes), init);
   }
   const declared = headers.get("content-length");
   if (declared !== null) {
@@ -433,7 +461,9 @@ function withTag(
   if (response.body === null) return new Response(null, init);
   if (declared !== null && Number(declared) <= MAX_READ_BODY) {
     headers.delete("content-length");
-    return response.text().then((text) => memoryResponse(text + tag, init));
+    return response.bytes().then((bytes) =>
+      memoryResponse(joined(bytes, tagBytes), init)
+    );
   }
   const appended = response.body.pipeThrough(
     new TransformStream<Uint8Array, Uint8Array>({

@@ -133,6 +133,29 @@ Deno.test("inject() adds the script to HTML for tabs only, keeping lengths right
       }),
     );
     assertEquals(await sized.text(), `<p>é</p>${TAG}`);
+    // Read as bytes, not text: a body in another charset keeps its bytes.
+    const latin1Stream = await live.inject(
+      tab,
+      new Response(
+        new Blob([new Uint8Array([0x3c, 0x70, 0x3e, 0xe9])]).stream(),
+        {
+          headers: {
+            "content-type": "text/html; charset=iso-8859-1",
+            "content-length": "4",
+          },
+        },
+      ),
+    );
+    assertEquals(
+      new Uint8Array(await latin1Stream.arrayBuffer()),
+      new Uint8Array([
+        0x3c,
+        0x70,
+        0x3e,
+        0xe9,
+        ...new TextEncoder().encode(TAG),
+      ]),
+    );
     assertEquals(sized.headers.get("vary"), null);
     // HEAD: no body, the length GET would send.
     const head = await live.inject(
@@ -377,4 +400,28 @@ Deno.test("a live reload allows at most maxTabs streams, and close() ends them",
   const missing = live.serve(request, "/_scriptserver/nothing");
   assertEquals(missing.status, 404);
   await missing.body?.cancel();
+});
+
+Deno.test("a tab that stops reading is dropped once its unread events pass maxUnreadBytes; one that reads stays", async () => {
+  const live = createLiveReload({
+    root: "/site",
+    settleMs: 0,
+    maxUnreadBytes: 200,
+  });
+  const request = new Request(`http://x${LIVE_RELOAD_EVENTS}`);
+  const stalled = live.serve(request, LIVE_RELOAD_EVENTS);
+  const reading = live.serve(request, LIVE_RELOAD_EVENTS);
+  const read = reading.text();
+  try {
+    for (let i = 0; i < 20 && live.tabs === 2; i++) {
+      live.changed(["/site/a.ts"]);
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+    assertEquals(live.tabs, 1);
+    // What it had unread is still there, then the stream ends.
+    assertStringIncludes(await stalled.text(), "event: change");
+  } finally {
+    live.close();
+  }
+  assertStringIncludes(await read, "event: change");
 });
