@@ -330,3 +330,35 @@ Deno.test("createCachedFiles() without a watcher keeps facts for ttl ms of its c
     files.close();
   }
 });
+
+Deno.test("createCachedFiles() tells onChange() listeners of each change, and a failing one does not stop the watching", async () => {
+  await using dir = await tempTree({ "a.txt": "one" });
+  const logged: string[] = [];
+  const files = createCachedFiles(createDiskFiles(dir.path), {
+    log: (message) => logged.push(message),
+  });
+  const seen: string[] = [];
+  files.onChange(() => {
+    throw new Error("listener bug");
+  });
+  const stop = files.onChange((paths) => seen.push(...paths));
+  try {
+    await Deno.writeTextFile(join(dir.path, "a.txt"), "two");
+    await eventually(async () => seen.length, (n) => n > 0);
+    assert(seen.some((path) => path.endsWith("a.txt")), String(seen));
+    assertEquals(files.mode, "watch");
+    assert(
+      logged.some((line) => line.includes("listener bug")),
+      String(logged),
+    );
+    // Still watching: a later change is seen too, and reaches the cache.
+    seen.length = 0;
+    await Deno.writeTextFile(join(dir.path, "b.txt"), "new");
+    await eventually(async () => seen.length, (n) => n > 0);
+    assert(seen.some((path) => path.endsWith("b.txt")), String(seen));
+    assertEquals(files.mode, "watch");
+    stop();
+  } finally {
+    files.close();
+  }
+});

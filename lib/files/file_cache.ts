@@ -219,7 +219,19 @@ export function createCachedFiles(
           for await (const event of watcher) {
             changes++;
             if (event.paths.some(mayBeCode)) codeChanges++;
-            for (const listener of listeners) listener(event.paths);
+            for (const listener of listeners) {
+              // A listener's failure must not end the watching (which
+              // would leave every cached fact to expire by time instead).
+              try {
+                listener(event.paths);
+              } catch (error) {
+                log(
+                  `scriptserver: a file change listener failed: ${
+                    (error as Error).message
+                  }`,
+                );
+              }
+            }
           }
         } catch (error) {
           mode = "ttl";
