@@ -146,97 +146,102 @@ export function createTemplates(options: TemplatesOptions): Templates {
   }
 
   /**
-   * The templates `template` (the file `file`) includes, and theirs.
-   * `chain` holds the files from the first template to this one: a file
-   * already on it is a cycle (which would never end), and a chain longer
-   * than {@linkcode MAX_INCLUDE_DEPTH} is refused (a deep tree of includes
+   * The template file at `path` from the root-relative file `fromName`, or
+   * why there is none.
+   */
+  async function locate(
+    fromName: string,
+    path: string,
+  ): Promise<FileInfo | string> {
+    const segments = resolveTemplatePath(fromName, path);
+    if (segments === undefined) return "it is outside the root";
+    const file = await files.stat(segments);
+    return file === undefined || file.isDirectory
+      ? "there is no such template"
+      : file;
+  }
+
+  /**
+   * The templates `template` includes, and theirs. `chain` holds the files
+   * from the first template to this one (its file last): a file already on
+   * it is a cycle (which would never end), and a chain longer than
+   * {@linkcode MAX_INCLUDE_DEPTH} is refused (a deep tree of includes
    * multiplies its output).
    */
   async function resolveIncludes(
     template: Template,
-    file: FileInfo,
     chain: FileInfo[],
   ): Promise<Resolved> {
     const children = new Map<Include, Resolved>();
+    const file = chain.at(-1)!;
     const name = relativeName(root, file.path);
     for (const part of template.includes) {
-      const at = { path: file.path, line: part.line, column: part.column };
-      const segments = resolveTemplatePath(name, part.include);
-      const child = segments && await files.stat(segments);
-      if (child === undefined || child.isDirectory) {
-        throw new TemplateError(
-          `Cannot include "${part.include}" in template "${name}" (line ${part.line}): ${
-            segments === undefined
-              ? "it is outside the root"
-              : "there is no such template"
-          }`,
-          at,
+      const refuse = (why: string) =>
+        new TemplateError(
+          `Cannot include "${part.include}" in template "${name}" (line ${part.line}): ${why}`,
+          { path: file.path, line: part.line, column: part.column },
         );
+      const child = await locate(name, part.include);
+      if (typeof child === "string") throw refuse(child);
+      const through = () =>
+        [...chain, child].map((step) => `"${relativeName(root, step.path)}"`)
+          .join(" → ");
+      if (chain.some((step) => step.path === child.path)) {
+        throw refuse(`the includes go round in a cycle: ${through()}`);
       }
-      const through = [...chain, file, child].map((step) =>
-        `"${relativeName(root, step.path)}"`
-      ).join(" → ");
-      if (
-        chain.some((step) => step.path === child.path) ||
-        child.path === file.path
-      ) {
-        throw new TemplateError(
-          `Cannot include "${part.include}" in template "${name}" (line ${part.line}): the includes go round in a cycle: ${through}`,
-          at,
-        );
-      }
-      if (chain.length + 1 > MAX_INCLUDE_DEPTH) {
-        throw new TemplateError(
-          `Cannot include "${part.include}" in template "${name}" (line ${part.line}): includes nest deeper than ${MAX_INCLUDE_DEPTH}: ${through}`,
-          at,
+      if (chain.length > MAX_INCLUDE_DEPTH) {
+        throw refuse(
+          `includes nest deeper than ${MAX_INCLUDE_DEPTH}: ${through()}`,
         );
       }
       const loaded = parsedOf(await load(child));
-      children.set(
-        part,
-        await resolveIncludes(loaded, child, [...chain, file]),
-      );
+      children.set(part, await resolveIncludes(loaded, [...chain, child]));
     }
     return { template, children };
   }
 
-  function fill(template: Template, values: TemplateValues): Response {
-    return memoryResponse(renderTemplate(template, values), { headers: HTML });
+  /**
+   * The output of the template in `file`: at once when it is parsed and
+   * current and includes nothing.
+   */
+  function textOf(
+    file: FileInfo,
+    values: TemplateValues,
+  ): string | Promise<string> {
+    const parsed = load(file);
+    if (!(parsed instanceof Promise)) {
+      const template = parsedOf(parsed);
+      if (template.includes.length === 0) {
+        return renderTemplate(template, values);
+      }
+    }
+    return Promise.resolve(parsed).then(async (ready) => {
+      const template = parsedOf(ready);
+      if (template.includes.length === 0) {
+        return renderTemplate(template, values);
+      }
+      return fillResolved(await resolveIncludes(template, [file]), values);
+    });
   }
 
-  /**
-   * Renders the template in `file`: at once when it is parsed and current
-   * and includes nothing.
-   */
+  /** The template in `file`, rendered into an HTML response. */
   function respond(
     file: FileInfo,
     values: TemplateValues,
   ): Response | Promise<Response> {
-    const parsed = load(file);
-    if (!(parsed instanceof Promise)) {
-      const template = parsedOf(parsed);
-      if (template.includes.length === 0) return fill(template, values);
-    }
-    return Promise.resolve(parsed).then(async (ready) => {
-      const template = parsedOf(ready);
-      if (template.includes.length === 0) return fill(template, values);
-      const resolved = await resolveIncludes(template, file, []);
-      return memoryResponse(fillResolved(resolved, values), { headers: HTML });
-    });
+    const text = textOf(file, values);
+    return typeof text === "string"
+      ? memoryResponse(text, { headers: HTML })
+      : text.then((ready) => memoryResponse(ready, { headers: HTML }));
   }
 
   /** The template at `path` from the file `from`, for `render`. */
   async function find(from: FileInfo, path: string): Promise<FileInfo> {
     const fromName = relativeName(root, from.path);
-    const segments = resolveTemplatePath(fromName, path);
-    const file = segments && await files.stat(segments);
-    if (file === undefined || file.isDirectory) {
+    const file = await locate(fromName, path);
+    if (typeof file === "string") {
       throw new TemplateError(
-        `Cannot render "${path}" from "${fromName}": ${
-          segments === undefined
-            ? "it is outside the root"
-            : "there is no such template"
-        }`,
+        `Cannot render "${path}" from "${fromName}": ${file}`,
         undefined,
       );
     }
@@ -274,9 +279,8 @@ export function createTemplates(options: TemplatesOptions): Templates {
       const layout = options?.layout === undefined
         ? undefined
         : await find(from, options.layout);
-      const response = await respond(file, values);
-      if (layout === undefined) return response;
-      const body = html(await response.text());
+      if (layout === undefined) return await respond(file, values);
+      const body = html(await textOf(file, values));
       return await respond(layout, withValue(values, "body", body));
     },
   };
