@@ -348,12 +348,17 @@ export function createIsolateRunner(
       }
     }
     const version = versionOf(file);
-    if (pool !== undefined) retirePool(pool);
-    generations++;
-    pool = current = newPool();
+    pool = nextGeneration();
     const entry = entryFor(file, version);
     pool.pages.set(file.path, entry);
     return [pool, entry];
+  }
+
+  /** A pool for the code as it is now; the current one retires. */
+  function nextGeneration(): Pool {
+    if (current !== undefined) retirePool(current);
+    generations++;
+    return current = newPool();
   }
 
   function retirePool(pool: Pool): void {
@@ -1014,11 +1019,8 @@ export function createIsolateRunner(
       if (current.generation === (files.codeGeneration?.() ?? generations)) {
         return;
       }
-      retirePool(current);
-      generations++;
-      current = newPool();
       // No isolate in the new pool: this starts one.
-      choose(current);
+      choose(nextGeneration());
     },
 
     close(graceMs = 2_000) {
