@@ -344,7 +344,7 @@ Deno.test("createCachedFiles() tells onChange() listeners of each change, and a 
   const stop = files.onChange((paths) => seen.push(...paths));
   try {
     await Deno.writeTextFile(join(dir.path, "a.txt"), "two");
-    await eventually(async () => seen.length, (n) => n > 0);
+    await eventually(() => Promise.resolve(seen.length), (n) => n > 0);
     assert(seen.some((path) => path.endsWith("a.txt")), String(seen));
     assertEquals(files.mode, "watch");
     assert(
@@ -354,7 +354,7 @@ Deno.test("createCachedFiles() tells onChange() listeners of each change, and a 
     // Still watching: a later change is seen too, and reaches the cache.
     seen.length = 0;
     await Deno.writeTextFile(join(dir.path, "b.txt"), "new");
-    await eventually(async () => seen.length, (n) => n > 0);
+    await eventually(() => Promise.resolve(seen.length), (n) => n > 0);
     assert(seen.some((path) => path.endsWith("b.txt")), String(seen));
     assertEquals(files.mode, "watch");
     stop();
