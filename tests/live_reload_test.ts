@@ -21,6 +21,12 @@ import {
 /** What a browser sends when it loads a page into a tab. */
 const TAB = { accept: "text/html,application/xhtml+xml,*/*;q=0.8" };
 const TAG = `<script src="${LIVE_RELOAD_SCRIPT}"></script>\n`;
+/** "<p>é" in ISO-8859-1 (not UTF-8), and the same with the script after it. */
+const LATIN1 = new Uint8Array([0x3c, 0x70, 0x3e, 0xe9]);
+const LATIN1_TAGGED = new Uint8Array([
+  ...LATIN1,
+  ...new TextEncoder().encode(TAG),
+]);
 
 Deno.test("changeKind() tells stylesheet-only changes from others, and ignores scratch files", () => {
   const root = "/site";
@@ -112,20 +118,11 @@ Deno.test("inject() adds the script to HTML for tabs only, keeping lengths right
     // Bytes in another charset are not decoded.
     const latin1 = await live.inject(
       tab,
-      memoryResponse(new Uint8Array([0x3c, 0x70, 0x3e, 0xe9]), {
+      memoryResponse(LATIN1.slice(), {
         headers: { "content-type": "text/html; charset=iso-8859-1" },
       }),
     );
-    assertEquals(
-      new Uint8Array(await latin1.arrayBuffer()),
-      new Uint8Array([
-        0x3c,
-        0x70,
-        0x3e,
-        0xe9,
-        ...new TextEncoder().encode(TAG),
-      ]),
-    );
+    assertEquals(new Uint8Array(await latin1.arrayBuffer()), LATIN1_TAGGED);
     // A static file's body of known length.
     const sized = await live.inject(
       tab,
@@ -138,7 +135,7 @@ Deno.test("inject() adds the script to HTML for tabs only, keeping lengths right
     const latin1Stream = await live.inject(
       tab,
       new Response(
-        new Blob([new Uint8Array([0x3c, 0x70, 0x3e, 0xe9])]).stream(),
+        new Blob([LATIN1]).stream(),
         {
           headers: {
             "content-type": "text/html; charset=iso-8859-1",
@@ -149,13 +146,7 @@ Deno.test("inject() adds the script to HTML for tabs only, keeping lengths right
     );
     assertEquals(
       new Uint8Array(await latin1Stream.arrayBuffer()),
-      new Uint8Array([
-        0x3c,
-        0x70,
-        0x3e,
-        0xe9,
-        ...new TextEncoder().encode(TAG),
-      ]),
+      LATIN1_TAGGED,
     );
     assertEquals(sized.headers.get("vary"), null);
     // HEAD: no body, the length GET would send.
