@@ -201,6 +201,42 @@ Deno.test("an edit to a helper a page imports shows on the next request", async 
   }
 });
 
+Deno.test("a page short of CPU gets a second isolate; fast pages share one", async () => {
+  await using dir = await tempTree({
+    // Each isolate has its own id; the page keeps its isolate busy for
+    // ?ms= milliseconds and says when it starts.
+    "busy.ts": `const id = crypto.randomUUID();
+export default (ctx) => {
+  const ms = Number(ctx.query.get("ms") ?? 0);
+  console.error("busy.ts starts for " + ms + " ms");
+  const end = Date.now() + ms;
+  while (Date.now() < end) {}
+  return id;
+};`,
+  });
+  const server = await spawnServer({ root: dir.path });
+  try {
+    // One request after another: one isolate answers them all.
+    const first = await get(server, "/busy.ts");
+    for (let i = 0; i < 5; i++) {
+      assertEquals((await get(server, "/busy.ts")).body, first.body);
+    }
+    const long = get(server, "/busy.ts?ms=300");
+    await server.stderr.waitFor((l) => l.includes("busy.ts starts for 300"));
+    // Once its isolate has worked on the page for longer than a batch
+    // takes (2 ms), the next request goes to a new isolate instead of
+    // waiting behind it (well before the isolate would count as stalled,
+    // at 500 ms, and its waiting requests were sent elsewhere).
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    const other = await get(server, "/busy.ts");
+    assertEquals(other.status, 200);
+    assert(other.body !== first.body, "answered by a second isolate");
+    assertEquals((await long).body, first.body);
+  } finally {
+    assertEquals((await server.stop()).code, 0);
+  }
+});
+
 Deno.test("module state lives as long as the page's isolate: a guestbook in _store.ts", async () => {
   await using dir = await tempTree({
     "_store.ts": `export const entries: string[] = [];`,

@@ -99,8 +99,12 @@ const SWEEP_MS = 100;
 const IDLE_MS = 30_000;
 /** An isolate starting up longer than this is given up. */
 const BOOT_MS = 20_000;
-/** A new isolate is started when every one has this many requests. */
-const SPAWN_AT = 4;
+/**
+ * An isolate that has worked on its last batch this long is busy: new
+ * requests go to another, or start one. An isolate whose pages wait (on a
+ * fetch, a database) has started them all and is not busy.
+ */
+const BUSY_MS = 2;
 
 /** Where the isolates' module is: beside this one. */
 const WORKER_URL = new URL("./page_worker.ts", import.meta.url);
@@ -251,6 +255,8 @@ class Isolate {
    * meanwhile, a page of this batch is the one that never yields.
    */
   unacked: unknown[][] | undefined;
+  /** When the unacknowledged batch was sent. */
+  sentAt = 0;
   heardAt = Date.now();
   readonly startedAt = Date.now();
   pingedAt: number | undefined;
@@ -385,26 +391,46 @@ export function createIsolateRunner(
     return isolate;
   }
 
-  /** Where a new request goes: the least busy isolate of the pool. */
+  /**
+   * Where a new request goes: the pool's first isolate that is not busy
+   * with a batch, else a new isolate (within the limits), else the one
+   * with the fewest requests. Under load that is one isolate while it
+   * keeps up: each isolate more is one more thread for the server to wake,
+   * in smaller batches.
+   */
   function choose(pool: Pool): Isolate | undefined {
-    let best: Isolate | undefined;
+    let free: Isolate | undefined;
+    let least: Isolate | undefined;
     let healthy = 0;
+    const now = performance.now();
     for (const isolate of pool.isolates) {
       if (isolate.stalled || isolate.retiring || isolate.ended) continue;
       healthy++;
-      if (best === undefined || isolate.jobs.size < best.jobs.size) {
-        best = isolate;
+      if (free === undefined && !busy(isolate, now)) free = isolate;
+      if (least === undefined || isolate.jobs.size < least.jobs.size) {
+        least = isolate;
       }
     }
+    if (free !== undefined) return free;
     if (
-      (best === undefined || best.jobs.size >= SPAWN_AT) && healthy < most &&
+      healthy < most &&
       // Isolates stuck in a page count too, up to twice the limit: a
       // flood of pages that never yield must not start isolates forever.
       all.size < 2 * most
     ) {
       return spawn(pool);
     }
-    return best;
+    return least;
+  }
+
+  /**
+   * Whether an isolate has worked on its last batch for longer than
+   * {@linkcode BUSY_MS}: it is short of CPU, or stuck in a page. One that
+   * is starting up is not: another would start no sooner.
+   */
+  function busy(isolate: Isolate, now: number): boolean {
+    return isolate.ready && isolate.unacked !== undefined &&
+      now - isolate.sentAt > BUSY_MS;
   }
 
   function assign(job: Job, pool: Pool): void {
@@ -450,6 +476,7 @@ export function createIsolateRunner(
     isolate.outbox = [];
     isolate.transfers = [];
     isolate.unacked = batch;
+    isolate.sentAt = performance.now();
     try {
       isolate.worker.postMessage(batch, transfer);
     } catch (error) {
