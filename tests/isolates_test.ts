@@ -21,7 +21,7 @@ async function get(
 
 const SITE = {
   // It says when it spins: requests sent after that go to another isolate
-  // (ones sent with it, in the same batch, share its fate: see below).
+  // at once (ones sent with it wait half a second: see below).
   "spin.ts":
     "export default () => { console.error('spin.ts spins'); while (true) {} };",
   "hello.ts": `export default (ctx) => "hello " + (ctx.query.get("n") ?? "");`,
@@ -57,6 +57,51 @@ Deno.test("a page that never yields gets 503 after --page-timeout while everythi
     );
     // Its isolate was ended and replaced: pages still answer.
     assertEquals((await get(server, "/hello.ts?n=after")).body, "hello after");
+  } finally {
+    assertEquals((await server.stop()).code, 0);
+  }
+});
+
+Deno.test("requests sent in one batch with a page that never yields are answered by another isolate", async () => {
+  await using dir = await tempTree({
+    ...SITE,
+    "busy.ts": `export default () => {
+  console.error("busy.ts starts");
+  const end = Date.now() + 400;
+  while (Date.now() < end) {}
+  return "busy done";
+};`,
+    // Loaded first, so that it spins as soon as its batch arrives.
+    "spinner.ts":
+      `export default (ctx) => { if (ctx.query.has("spin")) while (true) {} return "loaded"; };`,
+  });
+  // One isolate: while it works on busy.ts, the requests below wait to be
+  // sent, and then go to it in one batch, the spinning page first. The
+  // isolate never starts the others: the server takes them back once the
+  // isolate stops answering (half a second) and a new isolate runs them.
+  const server = await spawnServer({
+    root: dir.path,
+    args: ["--isolates", "1", "--page-timeout", "2s"],
+  });
+  try {
+    assertEquals((await get(server, "/spinner.ts")).body, "loaded");
+    assertEquals((await get(server, "/hello.ts")).body, "hello ");
+    const busy = get(server, "/busy.ts");
+    await server.stderr.waitFor((l) => l.includes("busy.ts starts"));
+    const spinning = get(server, "/spinner.ts?spin");
+    // The spinning page first in the batch (busy.ts runs for 400 ms).
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    const others = Array.from(
+      { length: 3 },
+      (_, i) => get(server, `/hello.ts?n=${i}`),
+    );
+    assertEquals((await busy).body, "busy done");
+    for (const [i, other] of (await Promise.all(others)).entries()) {
+      assertEquals(other, { status: 200, body: `hello ${i}` });
+    }
+    const spun = await spinning;
+    assertEquals(spun.status, 503);
+    assertStringIncludes(spun.body, "did not answer within 2 s");
   } finally {
     assertEquals((await server.stop()).code, 0);
   }

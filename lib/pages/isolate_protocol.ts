@@ -26,10 +26,14 @@ import type { ErrorLocation } from "../types.ts";
  * A request for a page: `[REQUEST, id, page URL, page name, page path,
  * method, URL, headers (name, value, …), SCRIPT_NAME, PATH_INFO, remote
  * address or undefined, session data or undefined, why the session could
- * not be read (ErrorInfo) or undefined, body or undefined]`. The body is
- * a transferred ReadableStream, limited by the server (`--max-body`).
+ * not be read (ErrorInfo) or undefined, body or undefined, claim slot]`.
+ * The body is a transferred ReadableStream, limited by the server
+ * (`--max-body`). The claim slot is the request's index in
+ * {@linkcode IsolateSetup.claims} for this batch, or -1.
  */
 export const REQUEST = 0;
+/** Where a REQUEST message has its claim slot. */
+export const REQUEST_SLOT = 14;
 /** The client went away, or the request timed out: `[CANCEL, id]`. */
 export const CANCEL = 2;
 /** The answer to a {@linkcode CALL}: `[REPLY, call id, ErrorInfo | undefined, value]`. */
@@ -95,7 +99,28 @@ export const PRESET: readonly Record<string, string>[] = [
 export interface IsolateSetup {
   /** The most fields a form may have. */
   maxFields: number;
+  /**
+   * Who has each request of the batch being started, shared with the
+   * server (`Int32Array` of {@linkcode CLAIM_SLOTS}): the isolate claims a
+   * request ({@linkcode CLAIMED}) just before its page runs; the server
+   * takes back one still {@linkcode UNCLAIMED} ({@linkcode TAKEN_BACK}) when
+   * the isolate is stuck in another page, and sends it to another isolate.
+   * Whichever swaps first wins, so no request runs twice or in neither.
+   * Slots are reset for each batch, sent once the last one is acknowledged
+   * (every request of it claimed); a request with a body is never taken
+   * back (its body went to the isolate) and has no slot.
+   */
+  claims: SharedArrayBuffer;
 }
+
+/** Claim slots per isolate: requests beyond this many in a batch have none. */
+export const CLAIM_SLOTS = 256;
+/** A request of the batch that no one has claimed yet. */
+export const UNCLAIMED = 0;
+/** A request whose page the isolate has run. */
+export const CLAIMED = 1;
+/** A request the server took back to send elsewhere. */
+export const TAKEN_BACK = 2;
 
 /** An error as it crosses between isolates. */
 export interface ErrorInfo {

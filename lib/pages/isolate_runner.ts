@@ -41,6 +41,7 @@ import {
   ACK,
   CALL,
   CANCEL,
+  CLAIM_SLOTS,
   decodeError,
   decodeValues,
   encodeError,
@@ -56,8 +57,11 @@ import {
   READY,
   REPLY,
   REQUEST,
+  REQUEST_SLOT,
   RESPONSE,
   STRAY,
+  TAKEN_BACK,
+  UNCLAIMED,
 } from "./isolate_protocol.ts";
 import { threads } from "./threads.ts";
 import type { Target } from "../types.ts";
@@ -184,6 +188,7 @@ class Job {
       undefined,
       undefined,
       body,
+      -1,
     ];
     const { promise, resolve, reject } = Promise.withResolvers<Response>();
     this.promise = promise;
@@ -244,6 +249,8 @@ interface Ending {
 class Isolate {
   readonly worker: InstanceType<typeof Worker>;
   readonly pool: Pool;
+  /** Its claim slots (see {@linkcode IsolateSetup.claims}). */
+  readonly claims: Int32Array;
   readonly jobs = new Map<number, Job>();
   /** Response bodies still streaming from this isolate. */
   readonly streams = new Set<ReadableStreamDefaultController<Uint8Array>>();
@@ -272,9 +279,14 @@ class Isolate {
    */
   idleSince: number | undefined;
 
-  constructor(worker: InstanceType<typeof Worker>, pool: Pool) {
+  constructor(
+    worker: InstanceType<typeof Worker>,
+    pool: Pool,
+    claims: SharedArrayBuffer,
+  ) {
     this.worker = worker;
     this.pool = pool;
+    this.claims = new Int32Array(claims);
   }
 }
 
@@ -304,7 +316,6 @@ export function createIsolateRunner(
     ...(options.bodyBudget ? { budget: options.bodyBudget } : {}),
   };
   const root = files.root;
-  const setup: IsolateSetup = { maxFields };
 
   let current: Pool | undefined;
   let generations = 0;
@@ -372,11 +383,15 @@ export function createIsolateRunner(
   }
 
   function spawn(pool: Pool): Isolate {
+    const claims = new SharedArrayBuffer(
+      CLAIM_SLOTS * Int32Array.BYTES_PER_ELEMENT,
+    );
+    const setup: IsolateSetup = { maxFields, claims };
     const worker = new Worker(WORKER_URL, {
       workerData: setup,
       resourceLimits: { maxOldGenerationSizeMb: pageMemory },
     });
-    const isolate = new Isolate(worker, pool);
+    const isolate = new Isolate(worker, pool, claims);
     pool.isolates.add(isolate);
     all.add(isolate);
     worker.on("message", (batch: unknown[][]) => onBatch(isolate, batch));
@@ -477,12 +492,23 @@ export function createIsolateRunner(
     isolate.transfers = [];
     isolate.unacked = batch;
     isolate.sentAt = performance.now();
+    // The last batch was acknowledged: its slots are free.
+    let slot = 0;
+    for (const message of batch) {
+      if (message[0] !== REQUEST) continue;
+      if (message[13] === undefined && slot < CLAIM_SLOTS) {
+        Atomics.store(isolate.claims, slot, UNCLAIMED);
+        message[REQUEST_SLOT] = slot++;
+      } else message[REQUEST_SLOT] = -1;
+    }
     try {
       isolate.worker.postMessage(batch, transfer);
     } catch (error) {
       // Nothing the server sends fails to clone but the odd session value.
       isolate.unacked = undefined;
       for (const message of batch) {
+        // Sent alone, acknowledged alone: no slot.
+        if (message[0] === REQUEST) message[REQUEST_SLOT] = -1;
         try {
           isolate.worker.postMessage([message]);
         } catch {
@@ -955,10 +981,29 @@ export function createIsolateRunner(
     if (all.size === 0) stopSweeping();
   }
 
-  /** Requests still waiting to be sent to a stalled isolate go elsewhere. */
+  /**
+   * Requests a stalled isolate has not started go elsewhere: those still
+   * waiting to be sent, and those of its last batch that it has not
+   * claimed (they came with the page it is stuck in).
+   */
   function reroute(isolate: Isolate): void {
     const kept: unknown[][] = [];
     const moved: Job[] = [];
+    for (const message of isolate.unacked ?? []) {
+      const slot = message[0] === REQUEST
+        ? message[REQUEST_SLOT] as number
+        : -1;
+      const job = slot === -1
+        ? undefined
+        : isolate.jobs.get(message[1] as number);
+      if (
+        job !== undefined && !job.settled &&
+        Atomics.compareExchange(isolate.claims, slot, UNCLAIMED, TAKEN_BACK) ===
+          UNCLAIMED
+      ) {
+        moved.push(job);
+      }
+    }
     for (const message of isolate.outbox) {
       const job = message[0] === REQUEST
         ? isolate.jobs.get(message[1] as number)

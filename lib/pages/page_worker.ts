@@ -26,6 +26,7 @@ import {
   ACK,
   CALL,
   CANCEL,
+  CLAIMED,
   decodeError,
   encodeError,
   encodeValues,
@@ -45,8 +46,10 @@ import {
   READY,
   REPLY,
   REQUEST,
+  REQUEST_SLOT,
   RESPONSE,
   STRAY,
+  UNCLAIMED,
 } from "./isolate_protocol.ts";
 import { threads } from "./threads.ts";
 // What pages import as "scriptserver": loaded before any page.
@@ -59,6 +62,7 @@ if (port === null) {
   throw new Error("page_worker.ts runs in a page isolate only");
 }
 const setup = workerData as IsolateSetup;
+const claims = new Int32Array(setup.claims);
 // Page code written for Web Workers and browsers reaches the global as
 // `self`, which node:worker_threads does not define.
 (globalThis as { self?: unknown }).self ??= globalThis;
@@ -308,6 +312,8 @@ class PageCall implements ContextServices, RequestSession {
   readonly id: number;
   readonly url: string;
   readonly name: string;
+  /** Its claim slot, or -1 (see IsolateSetup.claims). */
+  slot = -1;
   readonly parts: IsolateRequest;
   readonly target: IsolateTarget;
   parsedForm: FormData | undefined;
@@ -449,6 +455,7 @@ function onRequest(message: unknown[]): Promise<void> | undefined {
   const parts = new IsolateRequest(method, href, flat, body);
   const target = new IsolateTarget(path, href, scriptName, pathInfo, remote);
   const call = new PageCall(id, url, name, parts, target, data, failure);
+  call.slot = message[REQUEST_SLOT] as number;
   calls.set(id, call);
   const page = pageAt(url, name);
   // The hot path: a loaded page, no body, a value returned at once.
@@ -477,6 +484,16 @@ async function prepare(
 }
 
 function run(call: PageCall, page: PageFunction): void {
+  if (
+    call.slot !== -1 &&
+    Atomics.compareExchange(claims, call.slot, UNCLAIMED, CLAIMED) !==
+      UNCLAIMED
+  ) {
+    // The server took it back while this isolate was stuck in another
+    // page, and another isolate runs it.
+    calls.delete(call.id);
+    return;
+  }
   let value: unknown;
   running = call.id;
   try {
