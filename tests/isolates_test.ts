@@ -282,6 +282,54 @@ export default (ctx) => {
   }
 });
 
+/** The nice value of each of a process's threads, by thread name. */
+async function niceByThread(pid: number): Promise<Map<string, number[]>> {
+  const threads = new Map<string, number[]>();
+  for await (const task of Deno.readDir(`/proc/${pid}/task`)) {
+    const dir = `/proc/${pid}/task/${task.name}`;
+    const name = (await Deno.readTextFile(`${dir}/comm`)).trim();
+    const stat = await Deno.readTextFile(`${dir}/stat`);
+    // Fields after the name (which may hold spaces): nice is the 19th field.
+    const nice = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[16]);
+    threads.set(name, [...(threads.get(name) ?? []), nice]);
+  }
+  return threads;
+}
+
+Deno.test({
+  name:
+    "with --allow-sys=setPriority, page isolates run at a lower priority than the server's thread",
+  ignore: Deno.build.os !== "linux",
+  async fn() {
+    await using dir = await tempTree(SITE);
+    const read = `--allow-read=${dir.path},${LIB_DIR}`;
+    for (
+      const [extra, expected] of [[[], 0], [
+        ["--allow-sys=setPriority"],
+        10,
+      ]] as const
+    ) {
+      const server = await spawnServer({
+        root: dir.path,
+        netPermission: true,
+        permissions: [read, ...extra],
+      });
+      try {
+        assertEquals((await get(server, "/hello.ts?n=1")).body, "hello 1");
+        const threads = await niceByThread(server.process.pid);
+        assertEquals(threads.get("worker-1"), [expected], extra.join(" "));
+        // The server's own threads keep theirs.
+        for (const [name, nices] of threads) {
+          if (name.startsWith("worker-")) continue;
+          assert(nices.every((nice) => nice === 0), `${name}: ${nices}`);
+        }
+      } finally {
+        assertEquals((await server.stop()).code, 0);
+      }
+    }
+  },
+});
+
 Deno.test("module state lives as long as the page's isolate: a guestbook in _store.ts", async () => {
   await using dir = await tempTree({
     "_store.ts": `export const entries: string[] = [];`,

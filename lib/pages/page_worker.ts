@@ -63,6 +63,32 @@ if (port === null) {
 }
 const setup = workerData as IsolateSetup;
 const claims = new Int32Array(setup.claims);
+
+/**
+ * How far a page isolate's thread gives way to the server's (a nice
+ * value): a page short of CPU, or stuck in a loop, then slows static files,
+ * listings and the other isolates' answers less.
+ */
+const PAGE_NICE = 10;
+// Only on Linux, where setpriority() with pid 0 sets the calling thread's
+// priority (elsewhere it is the whole process's), and only where the
+// process may (--allow-sys=setPriority, which -A includes).
+if (
+  Deno.build.os === "linux" &&
+  Deno.permissions.querySync({ name: "sys", kind: "setPriority" }).state ===
+    "granted"
+) {
+  // By a specifier the type checker does not follow: see threads.ts.
+  const OS = "node:os";
+  const os: { setPriority(pid: number, priority: number): void } = await import(
+    OS
+  );
+  try {
+    os.setPriority(0, PAGE_NICE);
+  } catch {
+    // Not allowed here (a sandbox): pages run at the server's priority.
+  }
+}
 // Page code written for Web Workers and browsers reaches the global as
 // `self`, which node:worker_threads does not define.
 (globalThis as { self?: unknown }).self ??= globalThis;
