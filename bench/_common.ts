@@ -20,6 +20,7 @@ export function serverCommand(
   port: number,
   extra: string[] = [],
   connects: string[] = [],
+  permissions: string[] = [],
 ): string[] {
   return [
     Deno.execPath(),
@@ -30,6 +31,7 @@ export function serverCommand(
     `--allow-net=${[`127.0.0.1:${port}`, ...connects].join(",")}`,
     // ROOT, and scriptserver's lib/ for page isolates.
     `--allow-read=${root},${LIB_DIR}`,
+    ...permissions,
     MAIN,
     root,
     "--port",
