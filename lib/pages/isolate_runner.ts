@@ -57,6 +57,7 @@ import {
   READY,
   REPLY,
   REQUEST,
+  REQUEST_BODY,
   REQUEST_SLOT,
   RESPONSE,
   STRAY,
@@ -417,11 +418,10 @@ export function createIsolateRunner(
     let free: Isolate | undefined;
     let least: Isolate | undefined;
     let healthy = 0;
-    const now = performance.now();
     for (const isolate of pool.isolates) {
       if (isolate.stalled || isolate.retiring || isolate.ended) continue;
       healthy++;
-      if (free === undefined && !busy(isolate, now)) free = isolate;
+      if (free === undefined && !busy(isolate)) free = isolate;
       if (least === undefined || isolate.jobs.size < least.jobs.size) {
         least = isolate;
       }
@@ -443,9 +443,16 @@ export function createIsolateRunner(
    * {@linkcode BUSY_MS}: it is short of CPU, or stuck in a page. One that
    * is starting up is not: another would start no sooner.
    */
-  function busy(isolate: Isolate, now: number): boolean {
+  function busy(isolate: Isolate): boolean {
     return isolate.ready && isolate.unacked !== undefined &&
-      now - isolate.sentAt > BUSY_MS;
+      performance.now() - isolate.sentAt > BUSY_MS;
+  }
+
+  /** The job a message is the request of, while `isolate` has it. */
+  function jobOf(isolate: Isolate, message: unknown[]): Job | undefined {
+    return message[0] === REQUEST
+      ? isolate.jobs.get(message[1] as number)
+      : undefined;
   }
 
   function assign(job: Job, pool: Pool): void {
@@ -496,7 +503,7 @@ export function createIsolateRunner(
     let slot = 0;
     for (const message of batch) {
       if (message[0] !== REQUEST) continue;
-      if (message[13] === undefined && slot < CLAIM_SLOTS) {
+      if (message[REQUEST_BODY] === undefined && slot < CLAIM_SLOTS) {
         Atomics.store(isolate.claims, slot, UNCLAIMED);
         message[REQUEST_SLOT] = slot++;
       } else message[REQUEST_SLOT] = -1;
@@ -512,10 +519,8 @@ export function createIsolateRunner(
         try {
           isolate.worker.postMessage([message]);
         } catch {
-          if (message[0] === REQUEST) {
-            const job = isolate.jobs.get(message[1] as number);
-            if (job !== undefined) settle(job, () => job.reject(error));
-          }
+          const job = jobOf(isolate, message);
+          if (job !== undefined) settle(job, () => job.reject(error));
         }
       }
     }
@@ -961,9 +966,7 @@ export function createIsolateRunner(
         // one is named); the other requests it had are answered too.
         const suspects = new Set<Job>();
         for (const message of isolate.unacked ?? []) {
-          const job = message[0] === REQUEST
-            ? isolate.jobs.get(message[1] as number)
-            : undefined;
+          const job = jobOf(isolate, message);
           if (job !== undefined) suspects.add(job);
         }
         if (suspects.size === 0) suspects.add(late);
@@ -990,14 +993,12 @@ export function createIsolateRunner(
     const kept: unknown[][] = [];
     const moved: Job[] = [];
     for (const message of isolate.unacked ?? []) {
-      const slot = message[0] === REQUEST
-        ? message[REQUEST_SLOT] as number
-        : -1;
-      const job = slot === -1
-        ? undefined
-        : isolate.jobs.get(message[1] as number);
+      // Answered jobs are no longer the isolate's; a job with a body has
+      // no slot (-1).
+      const job = jobOf(isolate, message);
+      const slot = message[REQUEST_SLOT] as number;
       if (
-        job !== undefined && !job.settled &&
+        job !== undefined && slot !== -1 &&
         Atomics.compareExchange(isolate.claims, slot, UNCLAIMED, TAKEN_BACK) ===
           UNCLAIMED
       ) {
@@ -1005,9 +1006,7 @@ export function createIsolateRunner(
       }
     }
     for (const message of isolate.outbox) {
-      const job = message[0] === REQUEST
-        ? isolate.jobs.get(message[1] as number)
-        : undefined;
+      const job = jobOf(isolate, message);
       if (job === undefined || job.body !== undefined) kept.push(message);
       else moved.push(job);
     }
