@@ -31,14 +31,16 @@ function parseLatency(text: string): number {
 
 /**
  * `wrk -t1 -c32` on `path` for `seconds`, wrk pinned to core 1. Throws on
- * error responses: a benchmark of errors measures nothing.
+ * error responses: a benchmark of errors measures nothing. `signal` ends
+ * wrk early (it outlives a stopped server otherwise).
  */
 export async function load(
   server: Server,
   path: string,
-  { seconds, headers = {} }: {
+  { seconds, headers = {}, signal }: {
     seconds: number;
     headers?: Record<string, string>;
+    signal?: AbortSignal;
   },
 ): Promise<Run> {
   const before = cpuSeconds(server.pid);
@@ -58,6 +60,7 @@ export async function load(
     args,
     stdout: "piped",
     stderr: "piped",
+    signal,
   }).output();
   const cpu = cpuSeconds(server.pid) - before;
   const text = new TextDecoder().decode(output.stdout);

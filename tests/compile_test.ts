@@ -57,6 +57,16 @@ Deno.test("deno task start and the binary cap V8's young generation alike", asyn
   assertStringIncludes(config.tasks.start.command, `deno run ${V8_FLAGS} `);
 });
 
+Deno.test("deno task start caps glibc's malloc arenas (each page isolate is a thread)", async () => {
+  const config = JSON.parse(
+    await Deno.readTextFile(join(REPO, "deno.json")),
+  );
+  assertStringIncludes(
+    config.tasks.start.command,
+    "MALLOC_ARENA_MAX=2 deno run ",
+  );
+});
+
 Deno.test("compileArgs() narrows permissions and embeds another site", () => {
   const args = compileArgs({
     site: "/srv/shop",
