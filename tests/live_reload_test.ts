@@ -11,6 +11,7 @@ import {
   LIVE_RELOAD_SCRIPT,
 } from "../lib/live_reload.ts";
 import {
+  eventually,
   openEventStream,
   rawRequest,
   spawnServer,
@@ -259,6 +260,62 @@ Deno.test("a real server tells open tabs of each save: reload, or css for styles
     events.close();
     await server.stop();
   }
+});
+
+/** The names of a process's page isolate threads (`worker-N`, N growing). */
+function isolateThreads(pid: number): string[] {
+  const names: string[] = [];
+  for (const task of Deno.readDirSync(`/proc/${pid}/task`)) {
+    try {
+      const name = Deno.readTextFileSync(`/proc/${pid}/task/${task.name}/comm`)
+        .trim();
+      if (name.startsWith("worker-")) names.push(name);
+    } catch {
+      // The thread ended meanwhile.
+    }
+  }
+  return names.sort();
+}
+
+Deno.test({
+  name:
+    "a save that reloads open tabs starts the new code's page isolate before their requests come",
+  ignore: Deno.build.os !== "linux",
+  async fn() {
+    await using dir = await liveSite();
+    const server = await spawnServer({ root: dir.path });
+    const pid = server.process.pid;
+    const events = await openEventStream(
+      `${server.url}${LIVE_RELOAD_EVENTS.slice(1)}`,
+    );
+    try {
+      assertEquals((await events.next())?.[0], "hello");
+      assertEquals(
+        await (await fetch(`${server.url}page.ts`)).text(),
+        `<p>page</p>`,
+      );
+      const before = isolateThreads(pid);
+      assertEquals(before.length, 1, before.join(" "));
+      await Deno.writeTextFile(
+        join(dir.path, "_helper.ts"),
+        "export const x = 2;",
+      );
+      assertEquals(await events.next(), ["change", "reload"]);
+      // No request has come since the save: the new isolate is warm()'s.
+      const after = await eventually(
+        () => Promise.resolve(isolateThreads(pid)),
+        (names) => names.some((name) => !before.includes(name)),
+        5_000,
+      );
+      assert(
+        after.some((name) => !before.includes(name)),
+        `no new page isolate: ${after.join(" ")}`,
+      );
+    } finally {
+      events.close();
+      await server.stop();
+    }
+  },
 });
 
 Deno.test("a real server injects the script into tabs' HTML: static, pages, listings, error pages, compressed", async () => {
