@@ -247,6 +247,45 @@ export function procStatus(pid: number, field: "VmRSS" | "VmHWM"): number {
   return Number(kib) * 1024;
 }
 
+/**
+ * A process's threads (Linux): each one's name (`worker-N` for a page
+ * isolate, N growing) and nice value. A thread that ends meanwhile is left
+ * out.
+ */
+export function threadsOf(pid: number): { name: string; nice: number }[] {
+  const threads: { name: string; nice: number }[] = [];
+  for (const task of Deno.readDirSync(`/proc/${pid}/task`)) {
+    const dir = `/proc/${pid}/task/${task.name}`;
+    try {
+      const name = Deno.readTextFileSync(`${dir}/comm`).trim();
+      const stat = Deno.readTextFileSync(`${dir}/stat`);
+      // Fields after the name (which may hold spaces): nice is the 19th.
+      const nice = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[16]);
+      threads.push({ name, nice });
+    } catch {
+      // The thread ended meanwhile.
+    }
+  }
+  return threads;
+}
+
+/**
+ * `deno task start` as deno.json has it: what it sets in the environment
+ * (its leading NAME=value words) and the arguments after `deno`.
+ */
+export async function startTask(): Promise<{
+  env: Record<string, string>;
+  args: string[];
+}> {
+  const config = JSON.parse(await Deno.readTextFile(join(REPO, "deno.json")));
+  const words = (config.tasks.start.command as string).split(" ");
+  const at = words.indexOf("deno");
+  const env = Object.fromEntries(
+    words.slice(0, at).map((word) => word.split("=", 2) as [string, string]),
+  );
+  return { env, args: words.slice(at + 1) };
+}
+
 /** How many sockets a process holds open (Linux). */
 export function socketsOf(pid: number): number {
   let sockets = 0;

@@ -8,6 +8,7 @@ import {
   type RunningServer,
   spawnServer,
   tempTree,
+  threadsOf,
   waitExit,
 } from "./_helpers.ts";
 
@@ -283,14 +284,9 @@ export default (ctx) => {
 });
 
 /** The nice value of each of a process's threads, by thread name. */
-async function niceByThread(pid: number): Promise<Map<string, number[]>> {
+function niceByThread(pid: number): Map<string, number[]> {
   const threads = new Map<string, number[]>();
-  for await (const task of Deno.readDir(`/proc/${pid}/task`)) {
-    const dir = `/proc/${pid}/task/${task.name}`;
-    const name = (await Deno.readTextFile(`${dir}/comm`)).trim();
-    const stat = await Deno.readTextFile(`${dir}/stat`);
-    // Fields after the name (which may hold spaces): nice is the 19th field.
-    const nice = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[16]);
+  for (const { name, nice } of threadsOf(pid)) {
     threads.set(name, [...(threads.get(name) ?? []), nice]);
   }
   return threads;
@@ -316,7 +312,7 @@ Deno.test({
       });
       try {
         assertEquals((await get(server, "/hello.ts?n=1")).body, "hello 1");
-        const threads = await niceByThread(server.process.pid);
+        const threads = niceByThread(server.process.pid);
         assertEquals(threads.get("worker-1"), [expected], extra.join(" "));
         // The server's own threads keep theirs.
         for (const [name, nices] of threads) {

@@ -16,6 +16,7 @@ import {
   rawRequest,
   spawnServer,
   tempTree,
+  threadsOf,
   waitExit,
 } from "./_helpers.ts";
 
@@ -262,19 +263,10 @@ Deno.test("a real server tells open tabs of each save: reload, or css for styles
   }
 });
 
-/** The names of a process's page isolate threads (`worker-N`, N growing). */
+/** The names of a process's page isolate threads. */
 function isolateThreads(pid: number): string[] {
-  const names: string[] = [];
-  for (const task of Deno.readDirSync(`/proc/${pid}/task`)) {
-    try {
-      const name = Deno.readTextFileSync(`/proc/${pid}/task/${task.name}/comm`)
-        .trim();
-      if (name.startsWith("worker-")) names.push(name);
-    } catch {
-      // The thread ended meanwhile.
-    }
-  }
-  return names.sort();
+  return threadsOf(pid).map(({ name }) => name)
+    .filter((name) => name.startsWith("worker-"));
 }
 
 Deno.test({
@@ -302,15 +294,14 @@ Deno.test({
       );
       assertEquals(await events.next(), ["change", "reload"]);
       // No request has come since the save: the new isolate is warm()'s.
+      const started = (names: string[]) =>
+        names.some((name) => !before.includes(name));
       const after = await eventually(
         () => Promise.resolve(isolateThreads(pid)),
-        (names) => names.some((name) => !before.includes(name)),
+        started,
         5_000,
       );
-      assert(
-        after.some((name) => !before.includes(name)),
-        `no new page isolate: ${after.join(" ")}`,
-      );
+      assert(started(after), `no new page isolate: ${after.join(" ")}`);
     } finally {
       events.close();
       await server.stop();

@@ -15,6 +15,7 @@ import {
   runMain,
   spawnRaw,
   spawnServer,
+  startTask,
   tempTree,
   waitExit,
 } from "./_helpers.ts";
@@ -269,15 +270,12 @@ Deno.test("SIGINT stops the server with exit code 0", async () => {
 
 Deno.test("deno task start on a cold cache downloads only what serving needs", async () => {
   await using cache = await tempTree({});
-  const config = JSON.parse(await Deno.readTextFile(join(REPO, "deno.json")));
-  const words = (config.tasks.start.command as string).split(" ");
-  // Past what the task sets in the environment (NAME=value) and `deno`.
-  const args = words.slice(words.indexOf("deno") + 1);
+  const { env, args } = await startTask();
   const child = new Deno.Command(Deno.execPath(), {
     // --help: the program loads (and Deno fetches) all it would to serve.
     args: [...args, "--help"],
     cwd: REPO,
-    env: { DENO_DIR: cache.path, NO_COLOR: "1" },
+    env: { ...env, DENO_DIR: cache.path, NO_COLOR: "1" },
     stdout: "null",
     stderr: "piped",
   }).spawn();
