@@ -281,7 +281,10 @@ export async function startTask(): Promise<{
   const words = (config.tasks.start.command as string).split(" ");
   const at = words.indexOf("deno");
   const env = Object.fromEntries(
-    words.slice(0, at).map((word) => word.split("=", 2) as [string, string]),
+    words.slice(0, at).map((word) => {
+      const equals = word.indexOf("=");
+      return [word.slice(0, equals), word.slice(equals + 1)];
+    }),
   );
   return { env, args: words.slice(at + 1) };
 }
