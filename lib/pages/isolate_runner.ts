@@ -603,10 +603,24 @@ export function createIsolateRunner(
           if (body instanceof ReadableStream) body.cancel().catch(() => {});
           return;
         }
-        respond(job, isolate, message).then(
-          (response) => settle(job, () => job.resolve(response)),
-          (error) => settle(job, () => job.reject(error)),
-        );
+        const data = message[5] as SessionData | undefined;
+        if (data === undefined && job.session === undefined) {
+          // No session to commit: answered in this turn.
+          let response: Response;
+          try {
+            response = responseOf(job, isolate, message);
+          } catch (error) {
+            settle(job, () => job.reject(error));
+            return;
+          }
+          settle(job, () => job.resolve(response));
+          return;
+        }
+        commitSession(job, data).then(() => responseOf(job, isolate, message))
+          .then(
+            (response) => settle(job, () => job.resolve(response)),
+            (error) => settle(job, () => job.reject(error)),
+          );
         return;
       }
       case FAILURE: {
@@ -714,20 +728,19 @@ export function createIsolateRunner(
     await job.session?.commit();
   }
 
-  async function respond(
+  /** The Response for a RESPONSE message, once its session is committed. */
+  function responseOf(
     job: Job,
     isolate: Isolate,
     message: unknown[],
-  ): Promise<Response> {
-    const [, , status, head, body, data] = message as [
+  ): Response {
+    const [, , status, head, body] = message as [
       number,
       number,
       number,
       number | string[],
       string | Uint8Array<ArrayBuffer> | ReadableStream<Uint8Array> | null,
-      SessionData | undefined,
     ];
-    await commitSession(job, data);
     const cookies = job.cookies;
     let headers: HeadersInit = typeof head === "number"
       ? PRESET[head]!
