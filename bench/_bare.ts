@@ -6,9 +6,10 @@
  *
  * With "reads" as the fourth argument it also reads the Host header and the
  * URL of each request, as any server must before it can route safely: the
- * floor for a real server.
+ * floor for a real server. With "form" it reads each request's form
+ * (`request.formData()`) before answering.
  *
- * Usage: deno run --allow-net --allow-read bare.ts PORT BODY_FILE HEADERS_JSON [reads]
+ * Usage: deno run --allow-net --allow-read bare.ts PORT BODY_FILE HEADERS_JSON [reads|form]
  */
 const [port = "8000", file = "", headersFile = "", mode = ""] = Deno.args;
 const bytes = Deno.readFileSync(file);
@@ -22,7 +23,12 @@ try {
   // Not text: keep the bytes.
 }
 const options = { hostname: "127.0.0.1", port: Number(port), onListen() {} };
-if (mode === "reads") {
+if (mode === "form") {
+  Deno.serve(options, async (request) => {
+    await request.formData();
+    return new Response(body, { headers });
+  });
+} else if (mode === "reads") {
   Deno.serve(options, (request) => {
     if (request.headers.get("host") === null || request.url === "") {
       return new Response(null, { status: 400 });

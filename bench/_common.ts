@@ -171,7 +171,7 @@ export interface BodyFiles {
 /** A bare Deno.serve sending `files` (reading Host and URL too, with "reads"). */
 export function startBare(
   files: BodyFiles,
-  mode: "" | "reads" = "",
+  mode: "" | "reads" | "form" = "",
   pin = true,
 ) {
   const port = freePort();
@@ -187,7 +187,11 @@ export function startBare(
     mode,
   ];
   return startProcess(
-    mode ? "bare Deno.serve that reads" : "bare Deno.serve",
+    mode === "reads"
+      ? "bare Deno.serve that reads"
+      : mode === "form"
+      ? "bare Deno.serve that reads the form"
+      : "bare Deno.serve",
     pin ? pinned(0, command) : command,
     port,
   );

@@ -37,10 +37,12 @@ function parseLatency(text: string): number {
 export async function load(
   server: Server,
   path: string,
-  { seconds, headers = {}, signal }: {
+  { seconds, headers = {}, signal, script }: {
     seconds: number;
     headers?: Record<string, string>;
     signal?: AbortSignal;
+    /** A wrk Lua script (its method and body, say). */
+    script?: string;
   },
 ): Promise<Run> {
   const before = cpuSeconds(server.pid);
@@ -50,6 +52,7 @@ export async function load(
     "-c32",
     `-d${seconds}s`,
     "--latency",
+    ...(script === undefined ? [] : ["-s", script]),
     ...Object.entries(headers).flatMap(([name, value]) => [
       "-H",
       `${name}: ${value}`,

@@ -3,8 +3,9 @@
  * README. The hello page in isolates and in-process, each against a bare
  * `Deno.serve` sending the same answer in the same run (free to use both
  * cores, as deployed, and pinned to one core with CPU µs per request); a
- * static file's p99 while pages spin; RSS after 1,000 edits of a helper
- * under load.
+ * page reading a small posted form, against a bare `Deno.serve` reading it
+ * with `request.formData()`; a static file's p99 while pages spin; RSS after
+ * 1,000 edits of a helper under load.
  *
  * Usage: deno run -A bench/isolates.ts   (also part of deno task bench)
  */
@@ -29,6 +30,10 @@ const HELLO = "/hello.ts?name=world";
 async function makeSite(): Promise<string> {
   const root = await Deno.makeTempDir({ prefix: "scriptserver-isolates-" });
   const files: Record<string, string> = {
+    "form.ts":
+      `export default async (ctx) => "Hello " + ctx.escape((await ctx.form).get("name") ?? "") + " !";`,
+    "post.lua":
+      `wrk.method = "POST"\nwrk.body = "name=world"\nwrk.headers["Content-Type"] = "application/x-www-form-urlencoded"\n`,
     "hello.ts":
       `export default (ctx) => "Hello " + ctx.escape(ctx.query.get("name") ?? "") + " !";`,
     "spin.ts": "export default () => { while (true) {} };",
@@ -71,8 +76,14 @@ function start(
   return startProcess(name, command, port, { path: HELLO });
 }
 
-async function startBareFor(dir: string, from: Server, pin: boolean) {
-  return startBare(await capture(from, HELLO, join(dir, "hello")), "", pin);
+async function startBareFor(
+  dir: string,
+  from: Server,
+  pin: boolean,
+  mode: "" | "form" = "",
+) {
+  // The form page's answer to name=world is the hello page's.
+  return startBare(await capture(from, HELLO, join(dir, "hello")), mode, pin);
 }
 
 /** Interleaved rounds of `ours` and `bare`; the median of each. */
@@ -81,14 +92,15 @@ async function versus(
   bare: Server,
   rounds: number,
   seconds: number,
+  { path = HELLO, script }: { path?: string; script?: string } = {},
 ): Promise<{ ours: Run; bare: Run }> {
-  const options = { seconds };
-  await load(ours, HELLO, options);
+  const options = { seconds, ...(script === undefined ? {} : { script }) };
+  await load(ours, path, options);
   await load(bare, "/", options);
   const runs = { ours: [] as Run[], bare: [] as Run[] };
   for (let i = 0; i < rounds; i++) {
     runs.bare.push(await load(bare, "/", options));
-    runs.ours.push(await load(ours, HELLO, options));
+    runs.ours.push(await load(ours, path, options));
   }
   return { ours: summarize(runs.ours), bare: summarize(runs.bare) };
 }
@@ -140,6 +152,31 @@ export async function isolateFigures(
         await versus(ours, bare, rounds, seconds),
         0.5,
       ));
+      await stopAll();
+    }
+    // A page that reads a small posted form, in isolates and in-process,
+    // both cores free: reported, no target yet.
+    {
+      const form = { path: "/form.ts", script: join(root, "post.lua") };
+      const ours = await up(start(root, "isolates", [], false));
+      const inProcess = await up(
+        start(root, "in-process", ["--in-process"], false),
+      );
+      const bare = await up(startBareFor(root, ours, false, "form"));
+      for (
+        const [what, server] of [
+          ["form.ts page reading a posted form, in isolates", ours],
+          ["form.ts page reading a posted form, --in-process", inProcess],
+        ] as const
+      ) {
+        const row = ratioRow(
+          what,
+          await versus(server, bare, rounds, seconds, form),
+          0,
+        );
+        row.target = `reported: ${row.target.replace(/^[^(]*/, "")}`;
+        rows.push(row);
+      }
       await stopAll();
     }
     // Pinned to one core: every message wakes the other thread there.
