@@ -250,7 +250,7 @@ class IsolateRequest implements RequestParts {
   readonly method: string;
   readonly #url: string;
   readonly #flat: string[];
-  readonly #body: ReadableStream<Uint8Array> | undefined;
+  readonly #body: ReadableStream<Uint8Array> | Uint8Array | undefined;
   #headers: Headers | undefined;
   #request: Request | undefined;
   controller: AbortController | undefined;
@@ -259,7 +259,7 @@ class IsolateRequest implements RequestParts {
     method: string,
     url: string,
     flat: string[],
-    body: ReadableStream<Uint8Array> | undefined,
+    body: ReadableStream<Uint8Array> | Uint8Array | undefined,
   ) {
     this.method = method;
     this.#url = url;
@@ -476,7 +476,7 @@ function onRequest(message: unknown[]): Promise<void> | undefined {
     string | undefined,
     SessionData | undefined,
     ErrorInfo | undefined,
-    ReadableStream<Uint8Array> | undefined,
+    ReadableStream<Uint8Array> | Uint8Array | undefined,
   ];
   const parts = new IsolateRequest(method, href, flat, body);
   const target = new IsolateTarget(path, href, scriptName, pathInfo, remote);
