@@ -856,3 +856,52 @@ Deno.test("the README's upload example saves outside ROOT and sends files back a
     assertEquals((await server.stop()).code, 0);
   }
 });
+
+Deno.test("a small body trickled in slower than --page-timeout gets 408, in isolates and in-process", async () => {
+  await using dir = await tempTree({
+    "form.ts": `export default (ctx) => "got " + ctx.form.get("a");`,
+    "a.txt": "alive",
+  });
+  for (const mode of [[], ["--in-process"]]) {
+    const server = await spawnServer({
+      root: dir.path,
+      args: ["--page-timeout", "1s", ...mode],
+    });
+    const conn = await connect(
+      server.port,
+      "POST /form.ts HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 100\r\n\r\n",
+    );
+    try {
+      // A byte every 200 ms: never idle for long, 20 s to send it all.
+      let answer = "";
+      const reading = (async () => {
+        const buffer = new Uint8Array(4096);
+        try {
+          while (!answer.includes("\r\n\r\n")) {
+            const n = await conn.read(buffer);
+            if (n === null) break;
+            answer += new TextDecoder().decode(buffer.subarray(0, n));
+          }
+        } catch {
+          // Reset after its answer.
+        }
+      })();
+      for (let i = 0; i < 25 && !answer.includes("\r\n\r\n"); i++) {
+        try {
+          await conn.write(encoder.encode("a"));
+        } catch {
+          break; // Closed after its answer.
+        }
+        await new Promise((resolve) => setTimeout(resolve, 200));
+      }
+      // Unanswered after 5 s: closed, and the assertion below fails.
+      if (!answer.includes("\r\n\r\n")) closeAll([conn]);
+      await reading;
+      assertStringIncludes(answer, " 408 ", mode.join(" ") || "isolates");
+      assertEquals(await answers(server.port, "/a.txt"), 200);
+    } finally {
+      closeAll([conn]);
+      assertEquals((await server.stop()).code, 0);
+    }
+  }
+});

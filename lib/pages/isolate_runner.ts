@@ -19,6 +19,7 @@ import { type FileInfo, relativeName } from "../files/files.ts";
 import { HttpError } from "../http_error.ts";
 import { PageError } from "./page_error.ts";
 import {
+  bodyWithin,
   CLIENT_GONE,
   DEFAULT_PAGE_TIMEOUT,
   mayHaveBody,
@@ -1129,9 +1130,10 @@ export function createIsolateRunner(
     if (mayHaveBody(request)) {
       const limited = limitBody(request, bodyLimits);
       if (limited.body !== null && isSmall(request)) {
-        // Read here, within the same limits: what they throw (408, 413,
-        // 503) is the answer, and the page does not run.
-        body = await limited.bytes();
+        // Read here, within the same limits and --page-timeout: what
+        // they throw (408, 413, 503) is the answer, and the page does not
+        // run.
+        body = await bodyWithin(limited.bytes(), pageTimeout);
       } else if (limited.body !== null) {
         const reader = limited.body.getReader();
         body = new ReadableStream<Uint8Array>({

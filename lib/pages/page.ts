@@ -127,6 +127,33 @@ function settle(
   });
 }
 
+/**
+ * What reading a request's body gives, or 408 once `ms` have passed: a
+ * client trickling its body in holds its request no longer than a page may
+ * take (`--page-timeout`); the connection is closed after the answer, the
+ * body being unread.
+ */
+export function bodyWithin<T>(reading: Promise<T>, ms: number): Promise<T> {
+  // Once late, nobody awaits the read; it fails when the body is cancelled.
+  reading.catch(() => {});
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () =>
+        reject(
+          new HttpError(
+            408,
+            `The request body did not arrive within --page-timeout (${
+              ms / 1000
+            } s)`,
+          ),
+        ),
+      ms,
+    );
+  });
+  return Promise.race([reading, late]).finally(() => clearTimeout(timer));
+}
+
 /** A page the server may write itself: it is never run. */
 export function writablePage(name: string): PageError {
   const error = new Error(
@@ -232,7 +259,10 @@ export function createModuleRunner(options: ModuleRunnerOptions): PageRunner {
       const page = loaded.ready ?? await loaded.promise;
       const state = new PageRequest(limited, target, shared);
       if (bodied && limited.body !== null) {
-        state.parsedForm = await parseForm(limited, maxFields);
+        state.parsedForm = await bodyWithin(
+          parseForm(limited, maxFields),
+          pageTimeout,
+        );
       }
       // Only a request with cookies can name a session to look up. If
       // the store cannot say (it is down), only a page that uses the
