@@ -268,6 +268,33 @@ function closeAfterResponse(
   else sent.then(cancel, cancel);
 }
 
+/**
+ * What reading a request's body gives, or 408 once `ms` have passed: a
+ * client trickling its body in holds its request no longer than a page may
+ * take (`--page-timeout`); the connection is closed after the answer, the
+ * body being unread.
+ */
+export function bodyWithin<T>(reading: Promise<T>, ms: number): Promise<T> {
+  // Once late, nobody awaits the read; it fails when the body is cancelled.
+  reading.catch(() => {});
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () =>
+        reject(
+          new HttpError(
+            408,
+            `The request body did not arrive within --page-timeout (${
+              ms / 1000
+            } s)`,
+          ),
+        ),
+      ms,
+    );
+  });
+  return Promise.race([reading, late]).finally(() => clearTimeout(timer));
+}
+
 /** Options for {@linkcode limitBody}. */
 export interface LimitBodyOptions {
   /** The most bytes of body (413 past it). */

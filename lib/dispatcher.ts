@@ -27,6 +27,7 @@ import {
 import { HTML_HEADERS } from "./html.ts";
 import {
   createModuleRunner,
+  DEFAULT_PAGE_TIMEOUT,
   type ModuleRunnerOptions,
   pageHandlers,
   type PageRunner,
@@ -271,6 +272,7 @@ export function createHandler(options: HandlerOptions): ClosableHandler {
     files,
     bodyLimits: { max: maxBody, budget: bodyBudget },
     maxFields,
+    formTimeout: options.pageTimeout ?? DEFAULT_PAGE_TIMEOUT,
   });
   const runnerOptions: ModuleRunnerOptions = {
     files,

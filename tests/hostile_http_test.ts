@@ -857,19 +857,26 @@ Deno.test("the README's upload example saves outside ROOT and sends files back a
   }
 });
 
-Deno.test("a small body trickled in slower than --page-timeout gets 408, in isolates and in-process", async () => {
+Deno.test("a form trickled in slower than --page-timeout gets 408: pages in isolates and in-process, templates", async () => {
   await using dir = await tempTree({
     "form.ts": `export default (ctx) => "got " + ctx.form.get("a");`,
+    "form.tpl": "got $a",
     "a.txt": "alive",
   });
-  for (const mode of [[], ["--in-process"]]) {
+  for (
+    const [mode, path] of [
+      [[], "/form.ts"],
+      [["--in-process"], "/form.ts"],
+      [[], "/form.tpl"],
+    ] as const
+  ) {
     const server = await spawnServer({
       root: dir.path,
       args: ["--page-timeout", "1s", ...mode],
     });
     const conn = await connect(
       server.port,
-      "POST /form.ts HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 100\r\n\r\n",
+      `POST ${path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 100\r\n\r\n`,
     );
     try {
       // A byte every 200 ms: never idle for long, 20 s to send it all.
@@ -897,7 +904,7 @@ Deno.test("a small body trickled in slower than --page-timeout gets 408, in isol
       // Unanswered after 5 s: closed, and the assertion below fails.
       if (!answer.includes("\r\n\r\n")) closeAll([conn]);
       await reading;
-      assertStringIncludes(answer, " 408 ", mode.join(" ") || "isolates");
+      assertStringIncludes(answer, " 408 ", `${path} ${mode.join(" ")}`);
       assertEquals(await answers(server.port, "/a.txt"), 200);
     } finally {
       closeAll([conn]);

@@ -14,12 +14,16 @@
  */
 import { memoryResponse } from "../compression.ts";
 import { fromFileUrl, toFileUrl } from "../_std.ts";
-import { type BodyBudget, DEFAULT_MAX_FIELDS, limitBody } from "../body.ts";
+import {
+  type BodyBudget,
+  bodyWithin,
+  DEFAULT_MAX_FIELDS,
+  limitBody,
+} from "../body.ts";
 import { type FileInfo, relativeName } from "../files/files.ts";
 import { HttpError } from "../http_error.ts";
 import { PageError } from "./page_error.ts";
 import {
-  bodyWithin,
   CLIENT_GONE,
   DEFAULT_PAGE_TIMEOUT,
   mayHaveBody,
