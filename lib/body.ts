@@ -64,6 +64,13 @@ function stalled(ms: number): HttpError {
   );
 }
 
+function late(ms: number): HttpError {
+  return new HttpError(
+    408,
+    `The request body did not arrive within ${ms / 1000} s`,
+  );
+}
+
 function overBudget(): HttpError {
   return new HttpError(
     503,
@@ -167,7 +174,8 @@ class BodyTap {
     body: ReadableStream<Uint8Array<ArrayBuffer>>,
     options: LimitBodyOptions,
   ) {
-    const { max, budget, idleTimeout = BODY_IDLE_TIMEOUT } = options;
+    const { max, budget, idleTimeout = BODY_IDLE_TIMEOUT, deadline } = options;
+    const until = deadline === undefined ? Infinity : Date.now() + deadline;
     this.#reader = readerOf(body);
     this.#budget = budget;
     this.stream = new ReadableStream<Uint8Array<ArrayBuffer>>({
@@ -175,13 +183,14 @@ class BodyTap {
         let result: ReadableStreamReadResult<Uint8Array<ArrayBuffer>>;
         let timer: ReturnType<typeof setTimeout> | undefined;
         try {
+          // Whichever comes first: the idle timeout, or the deadline.
+          const left = until - Date.now();
           result = await Promise.race([
             read(this.#reader),
             new Promise<never>((_, reject) => {
-              timer = setTimeout(
-                () => reject(stalled(idleTimeout)),
-                idleTimeout,
-              );
+              timer = left < idleTimeout
+                ? setTimeout(() => reject(late(deadline!)), Math.max(0, left))
+                : setTimeout(() => reject(stalled(idleTimeout)), idleTimeout);
             }),
           ]);
         } catch (error) {
@@ -268,33 +277,6 @@ function closeAfterResponse(
   else sent.then(cancel, cancel);
 }
 
-/**
- * What reading a request's body gives, or 408 once `ms` have passed: a
- * client trickling its body in holds its request no longer than a page may
- * take (`--page-timeout`); the connection is closed after the answer, the
- * body being unread.
- */
-export function bodyWithin<T>(reading: Promise<T>, ms: number): Promise<T> {
-  // Once late, nobody awaits the read; it fails when the body is cancelled.
-  reading.catch(() => {});
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const late = new Promise<never>((_, reject) => {
-    timer = setTimeout(
-      () =>
-        reject(
-          new HttpError(
-            408,
-            `The request body did not arrive within --page-timeout (${
-              ms / 1000
-            } s)`,
-          ),
-        ),
-      ms,
-    );
-  });
-  return Promise.race([reading, late]).finally(() => clearTimeout(timer));
-}
-
 /** Options for {@linkcode limitBody}. */
 export interface LimitBodyOptions {
   /** The most bytes of body (413 past it). */
@@ -306,6 +288,13 @@ export interface LimitBodyOptions {
    * {@linkcode BODY_IDLE_TIMEOUT}.
    */
   idleTimeout?: number;
+  /**
+   * How long the whole body may take to arrive, in ms from when the limit
+   * is set (408 past it): a client trickling it in a byte at a time is
+   * never idle for long. The server sets it to `--page-timeout`. Default:
+   * none.
+   */
+  deadline?: number;
 }
 
 /**
@@ -330,16 +319,26 @@ export function limitBody(
   const body = request.body;
   if (body === null) return request;
   const { max } = options;
-  const declared = request.headers.get("content-length");
-  if (declared !== null && !request.headers.has("transfer-encoding")) {
-    if (!/^\d+$/.test(declared)) {
-      throw new HttpError(400, "The Content-Length header is not a number");
-    }
-    if (Number(declared) > max) throw tooLarge(max);
+  const declared = declaredLength(request);
+  if (Number.isNaN(declared)) {
+    throw new HttpError(400, "The Content-Length header is not a number");
   }
+  if (declared !== undefined && declared > max) throw tooLarge(max);
   const tap = new BodyTap(body, options);
   taps.set(request, tap);
   return new Request(request, { body: tap.stream });
+}
+
+/**
+ * The body length a request declares: its `Content-Length`, trusted only
+ * without `Transfer-Encoding` (RFC 9112 §6.3: the latter wins); `NaN` when
+ * it is not a number, `undefined` when there is none to trust.
+ */
+export function declaredLength(request: Request): number | undefined {
+  const { headers } = request;
+  const declared = headers.get("content-length");
+  if (declared === null || headers.has("transfer-encoding")) return undefined;
+  return /^\d+$/.test(declared) ? Number(declared) : NaN;
 }
 
 /** Where the server says when a response has been sent. */
@@ -371,12 +370,8 @@ export function releaseBody(request: Request, info?: ResponseSent): void {
   if (method === "GET" || method === "HEAD") return;
   const body = request.body;
   if (body === null || request.bodyUsed || body.locked) return;
-  const { headers } = request;
-  const declared = headers.get("content-length");
-  if (
-    declared !== null && !headers.has("transfer-encoding") &&
-    /^\d+$/.test(declared) && Number(declared) <= DRAINABLE_BYTES
-  ) {
+  const declared = declaredLength(request);
+  if (declared !== undefined && declared <= DRAINABLE_BYTES) {
     body.cancel().catch(() => {});
     return;
   }

@@ -270,9 +270,13 @@ export function createHandler(options: HandlerOptions): ClosableHandler {
   );
   const templates = createTemplates({
     files,
-    bodyLimits: { max: maxBody, budget: bodyBudget },
+    bodyLimits: {
+      max: maxBody,
+      budget: bodyBudget,
+      // A form takes no longer to arrive than a page may take to answer.
+      deadline: options.pageTimeout ?? DEFAULT_PAGE_TIMEOUT,
+    },
     maxFields,
-    formTimeout: options.pageTimeout ?? DEFAULT_PAGE_TIMEOUT,
   });
   const runnerOptions: ModuleRunnerOptions = {
     files,

@@ -101,6 +101,38 @@ Deno.test("limitBody() never reserves a declared length: a stalled upload costs 
   reader.releaseLock();
 });
 
+/** A body that sends a byte every `ms`, `count` bytes in all. */
+function trickle(ms: number, count: number): ReadableStream<Uint8Array> {
+  let sent = 0;
+  return new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      await new Promise((resolve) => setTimeout(resolve, ms));
+      if (sent++ === count) controller.close();
+      else controller.enqueue(new Uint8Array([97]));
+    },
+  });
+}
+
+Deno.test("limitBody() answers 408 to a body that stops arriving, and to one still arriving at its deadline", async () => {
+  const silent = limitBody(
+    new Request("http://x/", {
+      method: "POST",
+      body: new ReadableStream({ pull: () => new Promise(() => {}) }),
+    }),
+    { max: 100, idleTimeout: 50 },
+  );
+  const idle = await assertRejects(() => silent.text(), HttpError);
+  assertEquals(idle.status, 408);
+  // A byte every 10 ms for 1 s: never idle for its 1 s, late at 150 ms.
+  const trickled = limitBody(
+    new Request("http://x/", { method: "POST", body: trickle(10, 100) }),
+    { max: 1000, idleTimeout: 1000, deadline: 150 },
+  );
+  const late = await assertRejects(() => trickled.text(), HttpError);
+  assertEquals(late.status, 408);
+  assertStringIncludes(late.message, "within 0.15 s");
+});
+
 Deno.test("limitBody() answers 503 past the budget of bodies in flight, and releaseBody() gives it back", async () => {
   const budget = new BodyBudget(10);
   const post = (body: string) =>

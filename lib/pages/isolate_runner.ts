@@ -15,10 +15,10 @@
 import { memoryResponse } from "../compression.ts";
 import { fromFileUrl, toFileUrl } from "../_std.ts";
 import {
-  type BodyBudget,
-  bodyWithin,
+  declaredLength,
   DEFAULT_MAX_FIELDS,
   limitBody,
+  type LimitBodyOptions,
 } from "../body.ts";
 import { type FileInfo, relativeName } from "../files/files.ts";
 import { HttpError } from "../http_error.ts";
@@ -382,8 +382,9 @@ export function createIsolateRunner(
     options.isolates ?? Math.max(2, navigator.hardwareConcurrency ?? 2),
   );
   const pageMemory = options.pageMemory ?? DEFAULT_PAGE_MEMORY;
-  const bodyLimits: { max: number; budget?: BodyBudget } = {
+  const bodyLimits: LimitBodyOptions = {
     max: options.maxBody,
+    deadline: pageTimeout,
     ...(options.bodyBudget ? { budget: options.bodyBudget } : {}),
   };
   const root = files.root;
@@ -1115,10 +1116,8 @@ export function createIsolateRunner(
 
   /** Whether a request declares a body of at most {@linkcode SMALL_BODY} bytes. */
   function isSmall(request: Request): boolean {
-    const { headers } = request;
-    const declared = headers.get("content-length");
-    return declared !== null && !headers.has("transfer-encoding") &&
-      Number(declared) <= SMALL_BODY;
+    const declared = declaredLength(request);
+    return declared !== undefined && declared <= SMALL_BODY;
   }
 
   /** A job for a request with a body to read or a session to look up. */
@@ -1134,10 +1133,10 @@ export function createIsolateRunner(
     if (mayHaveBody(request)) {
       const limited = limitBody(request, bodyLimits);
       if (limited.body !== null && isSmall(request)) {
-        // Read here, within the same limits and --page-timeout: what
+        // Read here, within the same limits (and --page-timeout): what
         // they throw (408, 413, 503) is the answer, and the page does not
         // run.
-        body = await bodyWithin(limited.bytes(), pageTimeout);
+        body = await limited.bytes();
       } else if (limited.body !== null) {
         const reader = limited.body.getReader();
         body = new ReadableStream<Uint8Array>({

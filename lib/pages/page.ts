@@ -7,7 +7,6 @@
 import { toFileUrl } from "../_std.ts";
 import {
   type BodyBudget,
-  bodyWithin,
   DEFAULT_MAX_FIELDS,
   limitBody,
   parseForm,
@@ -186,6 +185,7 @@ export function createModuleRunner(options: ModuleRunnerOptions): PageRunner {
   const log = options.log ?? ((message) => console.error(message));
   const bodyLimits = {
     max: options.maxBody,
+    deadline: pageTimeout,
     ...(options.bodyBudget ? { budget: options.bodyBudget } : {}),
   };
   const shared: Shared = {
@@ -233,10 +233,7 @@ export function createModuleRunner(options: ModuleRunnerOptions): PageRunner {
       const page = loaded.ready ?? await loaded.promise;
       const state = new PageRequest(limited, target, shared);
       if (bodied && limited.body !== null) {
-        state.parsedForm = await bodyWithin(
-          parseForm(limited, maxFields),
-          pageTimeout,
-        );
+        state.parsedForm = await parseForm(limited, maxFields);
       }
       // Only a request with cookies can name a session to look up. If
       // the store cannot say (it is down), only a page that uses the

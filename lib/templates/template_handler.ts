@@ -7,12 +7,7 @@
  * @module
  */
 import { memoryResponse } from "../compression.ts";
-import {
-  bodyWithin,
-  limitBody,
-  type LimitBodyOptions,
-  parseForm,
-} from "../body.ts";
+import { limitBody, type LimitBodyOptions, parseForm } from "../body.ts";
 import { type FileInfo, relativeName, type SiteFiles } from "../files/files.ts";
 import { methodNotAllowed } from "../http_error.ts";
 import { HTML_TYPE } from "../html.ts";
@@ -121,17 +116,11 @@ export interface TemplatesOptions {
   bodyLimits: LimitBodyOptions;
   /** The most fields a POSTed form may have. */
   maxFields: number;
-  /**
-   * How long a POSTed form may take to arrive, in ms (408 past it), as a
-   * page may take to answer. Default: no deadline but the body's idle
-   * timeout.
-   */
-  formTimeout?: number;
 }
 
 /** Creates the template handler and renderer for a site. */
 export function createTemplates(options: TemplatesOptions): Templates {
-  const { files, bodyLimits, maxFields, formTimeout } = options;
+  const { files, bodyLimits, maxFields } = options;
   const root = files.root;
   /** A parsed template, or why it does not parse (kept until the file changes). */
   type Parsed = { template: Template } | { error: unknown };
@@ -268,24 +257,21 @@ export function createTemplates(options: TemplatesOptions): Templates {
       // The first value of each query parameter, looked up in place.
       if (method !== "POST") return respond(target.file, target.query);
       // For a POSTed form, the first value of each field wins over the query.
-      const parsing = parseForm(limitBody(request, bodyLimits), maxFields);
-      return (formTimeout === undefined
-        ? parsing
-        : bodyWithin(parsing, formTimeout)).then(
-          (form) => {
-            const values = new Map<string, string>();
-            for (const [name, value] of target.query) {
-              if (!values.has(name)) values.set(name, value);
-            }
-            const fromForm = new Set<string>();
-            for (const [name, value] of form) {
-              if (typeof value !== "string" || fromForm.has(name)) continue;
-              fromForm.add(name);
-              values.set(name, value);
-            }
-            return respond(target.file, values);
-          },
-        );
+      return parseForm(limitBody(request, bodyLimits), maxFields).then(
+        (form) => {
+          const values = new Map<string, string>();
+          for (const [name, value] of target.query) {
+            if (!values.has(name)) values.set(name, value);
+          }
+          const fromForm = new Set<string>();
+          for (const [name, value] of form) {
+            if (typeof value !== "string" || fromForm.has(name)) continue;
+            fromForm.add(name);
+            values.set(name, value);
+          }
+          return respond(target.file, values);
+        },
+      );
     },
 
     async render(from, path, values, options) {
