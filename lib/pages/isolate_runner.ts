@@ -628,23 +628,15 @@ export function createIsolateRunner(
           return;
         }
         const data = message[5] as SessionData | undefined;
-        if (data === undefined && job.session === undefined) {
-          // No session to commit: answered in this turn.
-          let response: Response;
-          try {
-            response = responseOf(job, isolate, message);
-          } catch (error) {
-            settle(job, () => job.reject(error));
-            return;
-          }
-          settle(job, () => job.resolve(response));
-          return;
-        }
-        commitSession(job, data).then(() => responseOf(job, isolate, message))
-          .then(
-            (response) => settle(job, () => job.resolve(response)),
+        const make = () => responseOf(job, isolate, message);
+        // With no session to commit, answered in this turn.
+        if (data === undefined && job.session === undefined) answer(job, make);
+        else {
+          commitSession(job, data).then(
+            () => answer(job, make),
             (error) => settle(job, () => job.reject(error)),
           );
+        }
         return;
       }
       case FAILURE: {
@@ -750,6 +742,18 @@ export function createIsolateRunner(
   ): Promise<void> {
     if (data !== undefined) sync(job, data);
     await job.session?.commit();
+  }
+
+  /** Settles a job with the Response `make` makes, or what it throws. */
+  function answer(job: Job, make: () => Response): void {
+    let response: Response;
+    try {
+      response = make();
+    } catch (error) {
+      settle(job, () => job.reject(error));
+      return;
+    }
+    settle(job, () => job.resolve(response));
   }
 
   /** The Response for a RESPONSE message, once its session is committed. */
