@@ -271,25 +271,29 @@ Deno.test("declared body lengths reserve no memory: a stalled upload costs what 
  * read, as browsers and curl do: a server that answers early and closes
  * must not make the answer unreadable.
  */
+/** Everything the server sends on `conn` until it closes (or resets) it. */
+async function received(conn: Deno.Conn): Promise<string> {
+  const buffer = new Uint8Array(16 * 1024);
+  let text = "";
+  try {
+    while (true) {
+      const n = await conn.read(buffer);
+      if (n === null) break;
+      text += new TextDecoder().decode(buffer.subarray(0, n));
+    }
+  } catch {
+    // Reset after its answer.
+  }
+  return text;
+}
+
 async function sendWhileReading(
   port: number,
   head: string,
   body: Uint8Array,
 ): Promise<{ status: number; body: string }> {
   const conn = await connect(port, head);
-  let response = "";
-  const reading = (async () => {
-    const buffer = new Uint8Array(16 * 1024);
-    try {
-      while (true) {
-        const n = await conn.read(buffer);
-        if (n === null) break;
-        response += new TextDecoder().decode(buffer.subarray(0, n));
-      }
-    } catch {
-      // Reset after the answer.
-    }
-  })();
+  const reading = received(conn);
   try {
     for (let at = 0; at < body.length; at += 16 * 1024) {
       await conn.write(body.subarray(at, at + 16 * 1024));
@@ -302,6 +306,7 @@ async function sendWhileReading(
     new Promise((resolve) => setTimeout(resolve, TIMEOUT_MS)),
   ]);
   closeAll([conn]);
+  const response = await reading;
   const split = response.indexOf("\r\n\r\n");
   return {
     status: Number(response.split(" ")[1]),
@@ -381,23 +386,11 @@ Deno.test("a server-wide budget for bodies in flight answers 503 with Retry-Afte
     // they are over the 1 MiB budget: one of them is refused, whichever
     // the server read last.
     const stalled = await connect(server.port, head(2 * MiB));
-    let stalledAnswer = "";
-    const readingStalled = (async () => {
-      const buffer = new Uint8Array(16 * 1024);
-      try {
-        while (true) {
-          const n = await stalled.read(buffer);
-          if (n === null) break;
-          stalledAnswer += new TextDecoder().decode(buffer.subarray(0, n));
-        }
-      } catch {
-        // Reset after its answer.
-      }
-    })();
+    const readingStalled = received(stalled);
     await stalled.write(body);
     const whole = await sendWhileReading(server.port, head(body.length), body);
     if (whole.status === 200) {
-      await readingStalled;
+      const stalledAnswer = await readingStalled;
       assertStringIncludes(stalledAnswer, " 503 ");
       assertStringIncludes(stalledAnswer.toLowerCase(), "retry-after: 5");
     } else {
@@ -880,20 +873,12 @@ Deno.test("a form trickled in slower than --page-timeout gets 408: pages in isol
     );
     try {
       // A byte every 200 ms: never idle for long, 20 s to send it all.
-      let answer = "";
-      const reading = (async () => {
-        const buffer = new Uint8Array(4096);
-        try {
-          while (!answer.includes("\r\n\r\n")) {
-            const n = await conn.read(buffer);
-            if (n === null) break;
-            answer += new TextDecoder().decode(buffer.subarray(0, n));
-          }
-        } catch {
-          // Reset after its answer.
-        }
-      })();
-      for (let i = 0; i < 25 && !answer.includes("\r\n\r\n"); i++) {
+      let answered = false;
+      const reading = received(conn).then((text) => {
+        answered = true;
+        return text;
+      });
+      for (let i = 0; i < 25 && !answered; i++) {
         try {
           await conn.write(encoder.encode("a"));
         } catch {
@@ -902,8 +887,8 @@ Deno.test("a form trickled in slower than --page-timeout gets 408: pages in isol
         await new Promise((resolve) => setTimeout(resolve, 200));
       }
       // Unanswered after 5 s: closed, and the assertion below fails.
-      if (!answer.includes("\r\n\r\n")) closeAll([conn]);
-      await reading;
+      if (!answered) closeAll([conn]);
+      const answer = await reading;
       assertStringIncludes(answer, " 408 ", `${path} ${mode.join(" ")}`);
       assertEquals(await answers(server.port, "/a.txt"), 200);
     } finally {
