@@ -25,7 +25,8 @@ try {
 const options = { hostname: "127.0.0.1", port: Number(port), onListen() {} };
 if (mode === "form") {
   Deno.serve(options, async (request) => {
-    await request.formData();
+    // (The readiness probe is a GET, with no form.)
+    if (request.method === "POST") await request.formData();
     return new Response(body, { headers });
   });
 } else if (mode === "reads") {
