@@ -1131,8 +1131,8 @@ export function createIsolateRunner(
     page: PageEntry,
   ): Promise<Job> {
     let body: RequestBody | undefined;
-    // The body streams to the isolate, within its limits; what the limit
-    // throws (413, 503) is kept to answer with.
+    // What the limits throw (408, 413, 503) while a longer body streams to
+    // the isolate is kept to answer with.
     const limit: { error?: unknown } = {};
     if (mayHaveBody(request)) {
       const limited = limitBody(request, bodyLimits);
