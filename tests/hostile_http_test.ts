@@ -110,21 +110,11 @@ async function endlessUpload(
   );
   let sent = 0;
   let closed = false;
-  let response = "";
   const deadline = Date.now() + 3000;
-  const reading = (async () => {
-    const buffer = new Uint8Array(16 * 1024);
-    try {
-      while (true) {
-        const n = await conn.read(buffer);
-        if (n === null) break;
-        response += new TextDecoder().decode(buffer.subarray(0, n));
-      }
-    } catch {
-      // Reset: closed too.
-    }
+  const reading = received(conn).then((text) => {
     closed = true;
-  })();
+    return text;
+  });
   try {
     // At most 3 s or 256 MiB: a server that drains would take it all.
     while (!closed && Date.now() < deadline && sent < 256 * MiB) {
@@ -138,8 +128,15 @@ async function endlessUpload(
     reading,
     new Promise((resolve) => setTimeout(resolve, 1000)),
   ]);
+  // Closed by the server, not by the close below.
+  const closedFirst = closed;
   closeAll([conn]);
-  return { status: response.split("\r\n")[0]!, sentMiB: sent / MiB, closed };
+  const response = await reading;
+  return {
+    status: response.split("\r\n")[0]!,
+    sentMiB: sent / MiB,
+    closed: closedFirst,
+  };
 }
 
 Deno.test("a refused body closes its connection instead of being drained", async () => {
