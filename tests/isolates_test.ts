@@ -283,6 +283,38 @@ export default (ctx) => {
   }
 });
 
+Deno.test("a page being imported for the first time keeps its isolate: the next request waits for it rather than starting another", async () => {
+  await using dir = await tempTree({
+    "hello.ts": `export default () => "hello";`,
+    // Each isolate has its own id; importing the page takes 60 ms (as a
+    // large page graph does after an edit) and says when it starts.
+    "slow.ts": `const id = crypto.randomUUID();
+console.error("slow.ts imports");
+await new Promise((resolve) => setTimeout(resolve, 60));
+export default () => id;`,
+  });
+  const server = await spawnServer({ root: dir.path });
+  try {
+    // The isolate is up and has answered a page.
+    assertEquals((await get(server, "/hello.ts")).body, "hello");
+    const first = get(server, "/slow.ts");
+    await server.stderr.waitFor((l) => l.includes("slow.ts imports"));
+    // Longer than a busy isolate is given (2 ms), shorter than an import
+    // is (100 ms): a second isolate would import the page again, and
+    // starting one stops the server's thread for tens of milliseconds.
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    const second = await get(server, "/slow.ts");
+    assertEquals(second.status, 200);
+    assertEquals(
+      second.body,
+      (await first).body,
+      "answered by the same isolate",
+    );
+  } finally {
+    assertEquals((await server.stop()).code, 0);
+  }
+});
+
 /** The nice value of each of a process's threads, by thread name. */
 function niceByThread(pid: number): Map<string, number[]> {
   const threads = new Map<string, number[]>();

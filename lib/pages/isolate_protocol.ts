@@ -32,6 +32,8 @@ import type { ErrorLocation } from "../types.ts";
  * {@linkcode IsolateSetup.claims} for this batch, or -1.
  */
 export const REQUEST = 0;
+/** Where a REQUEST message has its page URL. */
+export const REQUEST_PAGE = 2;
 /** Where a REQUEST message has its body. */
 export const REQUEST_BODY = 13;
 /** Where a REQUEST message has its claim slot. */

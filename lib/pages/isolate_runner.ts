@@ -63,6 +63,7 @@ import {
   REPLY,
   REQUEST,
   REQUEST_BODY,
+  REQUEST_PAGE,
   REQUEST_SLOT,
   RESPONSE,
   STRAY,
@@ -115,6 +116,11 @@ const BOOT_MS = 20_000;
  * fetch, a database) has started them all and is not busy.
  */
 const BUSY_MS = 2;
+/**
+ * How long an isolate importing a page for the first time is not busy
+ * (see {@linkcode BUSY_MS}).
+ */
+const IMPORT_MS = 100;
 
 /** Where the isolates' module is: beside this one. */
 const WORKER_URL = new URL("./page_worker.ts", import.meta.url);
@@ -335,6 +341,10 @@ class Isolate {
   unacked: unknown[][] | undefined;
   /** When the unacknowledged batch was sent. */
   sentAt = 0;
+  /** The pages (by URL) it has been sent: it has imported them, or is. */
+  readonly pages = new Set<string>();
+  /** Whether the unacknowledged batch imports a page for the first time. */
+  importing = false;
   heardAt = Date.now();
   readonly startedAt = Date.now();
   pingedAt: number | undefined;
@@ -512,11 +522,15 @@ export function createIsolateRunner(
   /**
    * Whether an isolate has worked on its last batch for longer than
    * {@linkcode BUSY_MS}: it is short of CPU, or stuck in a page. One that
-   * is starting up is not: another would start no sooner.
+   * is starting up is not, nor one importing a page for the first time (as
+   * after an edit, under load) for up to {@linkcode IMPORT_MS}: another
+   * would have to start and import too, and starting one stops the
+   * server's thread for tens of milliseconds.
    */
   function busy(isolate: Isolate): boolean {
-    return isolate.ready && isolate.unacked !== undefined &&
-      performance.now() - isolate.sentAt > BUSY_MS;
+    if (!isolate.ready || isolate.unacked === undefined) return false;
+    const working = performance.now() - isolate.sentAt;
+    return working > (isolate.importing ? IMPORT_MS : BUSY_MS);
   }
 
   /** The job a message is the request of, while `isolate` has it. */
@@ -583,10 +597,16 @@ export function createIsolateRunner(
     isolate.transfers = [];
     isolate.unacked = batch;
     isolate.sentAt = performance.now();
+    isolate.importing = false;
     // The last batch was acknowledged: its slots are free.
     let slot = 0;
     for (const message of batch) {
       if (message[0] !== REQUEST) continue;
+      const page = message[REQUEST_PAGE] as string;
+      if (!isolate.pages.has(page)) {
+        isolate.pages.add(page);
+        isolate.importing = true;
+      }
       if (message[REQUEST_BODY] === undefined && slot < CLAIM_SLOTS) {
         Atomics.store(isolate.claims, slot, UNCLAIMED);
         message[REQUEST_SLOT] = slot++;
