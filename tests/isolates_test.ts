@@ -315,6 +315,38 @@ export default () => id;`,
   }
 });
 
+Deno.test("a page that runs long on its first request is busy once imported: the next request gets a second isolate", async () => {
+  await using dir = await tempTree({
+    "hello.ts": `export default () => "hello";`,
+    // Each isolate has its own id; the page keeps its isolate busy for
+    // ?ms= milliseconds and says when it starts.
+    "busy.ts": `const id = crypto.randomUUID();
+export default (ctx) => {
+  const ms = Number(ctx.query.get("ms") ?? 0);
+  console.error("busy.ts starts for " + ms + " ms");
+  const end = Date.now() + ms;
+  while (Date.now() < end) {}
+  return id;
+};`,
+  });
+  const server = await spawnServer({ root: dir.path });
+  try {
+    assertEquals((await get(server, "/hello.ts")).body, "hello");
+    // The isolate's first request for busy.ts: its import is done once
+    // the page runs, and the isolate is busy after 2 ms, not 100 (nor
+    // stalled, at 250–500 ms, when waiting requests go elsewhere).
+    const long = get(server, "/busy.ts?ms=200");
+    await server.stderr.waitFor((l) => l.includes("busy.ts starts for 200"));
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    const other = await get(server, "/busy.ts");
+    assertEquals(other.status, 200);
+    const first = await long;
+    assert(other.body !== first.body, "answered by a second isolate");
+  } finally {
+    assertEquals((await server.stop()).code, 0);
+  }
+});
+
 /** The nice value of each of a process's threads, by thread name. */
 function niceByThread(pid: number): Map<string, number[]> {
   const threads = new Map<string, number[]>();

@@ -118,7 +118,7 @@ const BOOT_MS = 20_000;
 const BUSY_MS = 2;
 /**
  * How long an isolate importing a page for the first time is not busy
- * (see {@linkcode BUSY_MS}).
+ * (see {@linkcode BUSY_MS}): until the page runs, up to this long.
  */
 const IMPORT_MS = 100;
 
@@ -341,10 +341,17 @@ class Isolate {
   unacked: unknown[][] | undefined;
   /** When the unacknowledged batch was sent. */
   sentAt = 0;
-  /** The pages (by URL) it has been sent: it has imported them, or is. */
+  /**
+   * The pages (by URL) it has been sent: it has imported them, or is. At
+   * most the site's page files: isolates run one version of the code.
+   */
   readonly pages = new Set<string>();
-  /** Whether the unacknowledged batch imports a page for the first time. */
-  importing = false;
+  /**
+   * The claim slots of the unacknowledged batch's requests for pages it had
+   * not been sent before (-1 for one with no slot): each is claimed once its
+   * page has been imported and runs.
+   */
+  imports: number[] = [];
   heardAt = Date.now();
   readonly startedAt = Date.now();
   pingedAt: number | undefined;
@@ -530,7 +537,15 @@ export function createIsolateRunner(
   function busy(isolate: Isolate): boolean {
     if (!isolate.ready || isolate.unacked === undefined) return false;
     const working = performance.now() - isolate.sentAt;
-    return working > (isolate.importing ? IMPORT_MS : BUSY_MS);
+    return working > BUSY_MS &&
+      (working > IMPORT_MS || !importing(isolate));
+  }
+
+  /** Whether an isolate may still be importing a page of its last batch. */
+  function importing(isolate: Isolate): boolean {
+    return isolate.imports.some((slot) =>
+      slot < 0 || Atomics.load(isolate.claims, slot) === UNCLAIMED
+    );
   }
 
   /** The job a message is the request of, while `isolate` has it. */
@@ -597,20 +612,20 @@ export function createIsolateRunner(
     isolate.transfers = [];
     isolate.unacked = batch;
     isolate.sentAt = performance.now();
-    isolate.importing = false;
+    isolate.imports = [];
     // The last batch was acknowledged: its slots are free.
     let slot = 0;
     for (const message of batch) {
       if (message[0] !== REQUEST) continue;
-      const page = message[REQUEST_PAGE] as string;
-      if (!isolate.pages.has(page)) {
-        isolate.pages.add(page);
-        isolate.importing = true;
-      }
       if (message[REQUEST_BODY] === undefined && slot < CLAIM_SLOTS) {
         Atomics.store(isolate.claims, slot, UNCLAIMED);
         message[REQUEST_SLOT] = slot++;
       } else message[REQUEST_SLOT] = -1;
+      const page = message[REQUEST_PAGE] as string;
+      if (!isolate.pages.has(page)) {
+        isolate.pages.add(page);
+        isolate.imports.push(message[REQUEST_SLOT] as number);
+      }
     }
     try {
       isolate.worker.postMessage(batch, transfer);
