@@ -115,6 +115,14 @@ export interface IsolateSetup {
    * back (its body went to the isolate) and has no slot.
    */
   claims: SharedArrayBuffer;
+  /**
+   * The isolate's end of its channel to the server, transferred: every
+   * batch goes both ways on it. Measured with Deno 2.9.6, a transferred
+   * MessagePort carries a batch as fast as a Worker's own channel, or
+   * faster (7–10 µs against 10–11 with eight in flight), and it closes
+   * once the isolate's last message has arrived.
+   */
+  port: MessagePort;
 }
 
 /** Claim slots per isolate: requests beyond this many in a batch have none. */

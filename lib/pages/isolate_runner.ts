@@ -325,6 +325,8 @@ interface Ending {
 /** A page isolate, from the server's side. */
 class Isolate {
   readonly worker: InstanceType<typeof Worker>;
+  /** The server's end of its channel (see {@linkcode IsolateSetup.port}). */
+  readonly port: MessagePort;
   readonly pool: Pool;
   /** Its claim slots (see {@linkcode IsolateSetup.claims}). */
   readonly claims: Int32Array;
@@ -369,10 +371,12 @@ class Isolate {
 
   constructor(
     worker: InstanceType<typeof Worker>,
+    port: MessagePort,
     pool: Pool,
     claims: SharedArrayBuffer,
   ) {
     this.worker = worker;
+    this.port = port;
     this.pool = pool;
     this.claims = new Int32Array(claims);
   }
@@ -475,15 +479,18 @@ export function createIsolateRunner(
     const claims = new SharedArrayBuffer(
       CLAIM_SLOTS * Int32Array.BYTES_PER_ELEMENT,
     );
-    const setup: IsolateSetup = { maxFields, claims };
+    const channel = new MessageChannel();
+    const setup: IsolateSetup = { maxFields, claims, port: channel.port2 };
     const worker = new Worker(WORKER_URL, {
       workerData: setup,
+      transferList: [channel.port2],
       resourceLimits: { maxOldGenerationSizeMb: pageMemory },
     });
-    const isolate = new Isolate(worker, pool, claims);
+    const isolate = new Isolate(worker, channel.port1, pool, claims);
     pool.isolates.add(isolate);
     all.add(isolate);
-    worker.on("message", (batch: unknown[][]) => onBatch(isolate, batch));
+    channel.port1.onmessage = ({ data }: MessageEvent<unknown[][]>) =>
+      onBatch(isolate, data);
     worker.on("error", (error: unknown) => {
       isolate.ending.error ??= error;
     });
@@ -628,7 +635,7 @@ export function createIsolateRunner(
       }
     }
     try {
-      isolate.worker.postMessage(batch, transfer);
+      isolate.port.postMessage(batch, transfer);
     } catch (error) {
       // Nothing the server sends fails to clone but the odd session value.
       isolate.unacked = undefined;
@@ -636,7 +643,7 @@ export function createIsolateRunner(
         // Sent alone, acknowledged alone: no slot.
         if (message[0] === REQUEST) message[REQUEST_SLOT] = -1;
         try {
-          isolate.worker.postMessage([message]);
+          isolate.port.postMessage([message]);
         } catch {
           const job = jobOf(isolate, message);
           if (job !== undefined) settle(job, () => job.reject(error));
@@ -950,6 +957,7 @@ export function createIsolateRunner(
       return;
     }
     isolate.ended = true;
+    isolate.port.close();
     isolate.pool.isolates.delete(isolate);
     all.delete(isolate);
     const gone = new Error("The page's isolate ended");
@@ -1074,7 +1082,7 @@ export function createIsolateRunner(
       if (busy && now - isolate.heardAt > STALL_MS) {
         if (isolate.pingedAt === undefined) {
           isolate.pingedAt = now;
-          isolate.worker.postMessage([[PING]]);
+          isolate.port.postMessage([[PING]]);
         } else if (now - isolate.pingedAt > STALL_MS && !isolate.stalled) {
           isolate.stalled = true;
           reroute(isolate);

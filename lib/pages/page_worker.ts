@@ -55,13 +55,11 @@ import { threads } from "./threads.ts";
 // What pages import as "scriptserver": loaded before any page.
 import "../page_api.ts";
 
-const { parentPort, workerData } = threads;
-
-const port = parentPort;
-if (port === null) {
+const setup = threads.workerData as IsolateSetup;
+if (setup?.port === undefined) {
   throw new Error("page_worker.ts runs in a page isolate only");
 }
-const setup = workerData as IsolateSetup;
+const port = setup.port;
 const claims = new Int32Array(setup.claims);
 
 /**
@@ -97,7 +95,7 @@ if (
 // hears how and where, and can name the page in its log.
 const exit = Deno.exit;
 function exiting(how: string): void {
-  port!.postMessage([[EXITING, how, new Error("exit").stack ?? ""]]);
+  port.postMessage([[EXITING, how, new Error("exit").stack ?? ""]]);
 }
 Object.defineProperty(Deno, "exit", {
   value: (code?: number): never => {
@@ -165,7 +163,7 @@ function flush(): void {
   outbox = [];
   transfers = [];
   try {
-    port!.postMessage(batch, transfer);
+    port.postMessage(batch, transfer);
   } catch {
     // Something in the batch cannot be cloned (a function in the session,
     // say): send the messages one by one, and fail the one that cannot go.
@@ -176,7 +174,7 @@ function flush(): void {
 function sendAlone(message: unknown[]): void {
   try {
     const transfer = message.filter((part) => part instanceof ReadableStream);
-    port!.postMessage([message], transfer as Transferable[]);
+    port.postMessage([message], transfer as Transferable[]);
   } catch (error) {
     const [kind, id] = message;
     if (kind === RESPONSE || kind === FAILURE) {
@@ -187,7 +185,7 @@ function sendAlone(message: unknown[]): void {
         { cause: error },
       );
       const call = calls.get(id as number);
-      port!.postMessage([[
+      port.postMessage([[
         FAILURE,
         id,
         encodeError(new PageError(call?.name ?? "", problem.message, problem)),
@@ -637,7 +635,7 @@ function withDefaultType(headers: Headers, preset: number): Headers {
   return headers;
 }
 
-port.on("message", (batch: unknown[][]) => {
+port.onmessage = ({ data: batch }: MessageEvent<unknown[][]>) => {
   // A page that was running when the last batch arrived and never
   // returned was stopped by V8 (its heap was exhausted).
   if (running !== undefined) {
@@ -693,6 +691,6 @@ port.on("message", (batch: unknown[][]) => {
   }
   if (pingOnly) starting = -1;
   else started();
-});
+};
 
 send([READY]);

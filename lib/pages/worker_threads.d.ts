@@ -5,6 +5,8 @@
 /** Options of a Worker (node:worker_threads). */
 export interface WorkerOptions {
   workerData?: unknown;
+  /** What `workerData` holds that is transferred, not copied. */
+  transferList?: Transferable[];
   resourceLimits?: { maxOldGenerationSizeMb?: number };
 }
 
