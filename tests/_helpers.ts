@@ -269,6 +269,30 @@ export function threadsOf(pid: number): { name: string; nice: number }[] {
   return threads;
 }
 
+/** The names of a process's page isolate threads (`worker-N`, Linux). */
+export function isolateThreads(pid: number): string[] {
+  return threadsOf(pid).map(({ name }) => name)
+    .filter((name) => name.startsWith("worker-"));
+}
+
+/**
+ * Waits, for up to 5 s, until a server that has answered its first page
+ * request has its isolates up: the one that ran it, the spawner (which
+ * starts the next ones) and the spawner's spare. Returns their threads'
+ * names.
+ */
+export async function isolatesUp(pid: number): Promise<string[]> {
+  const names = await eventually(
+    () => Promise.resolve(isolateThreads(pid)),
+    (names) => names.length >= 3,
+    5_000,
+  );
+  if (names.length < 3) {
+    throw new Error(`page isolates not up: ${names.join(" ")}`);
+  }
+  return names;
+}
+
 /**
  * `deno task start` as deno.json has it: what it sets in the environment
  * (its leading NAME=value words) and the arguments after `deno`.

@@ -14,7 +14,7 @@ import {
   NO_DENORT,
   REPO,
 } from "../tools/compile.ts";
-import { PAGE_WORKER } from "../lib/pages/isolate_runner.ts";
+import { PAGE_WORKER, SPAWNER_WORKER } from "../lib/pages/isolate_runner.ts";
 import { V8_FLAGS } from "../tools/v8_flags.ts";
 import {
   freePort,
@@ -44,6 +44,8 @@ Deno.test("compileArgs() bakes in only read and net, embeds the site and names i
     "npm:redis@5.12.1",
     "--include",
     PAGE_WORKER,
+    "--include",
+    SPAWNER_WORKER,
     "--exclude",
     join(REPO, "scripts", ".env"),
     "--output",

@@ -7,6 +7,7 @@ import { assert, assertEquals, assertStringIncludes } from "./_assert.ts";
 import {
   eventually,
   freePort,
+  isolatesUp,
   LOCK_FLAG,
   procStatus,
   rawGet,
@@ -169,12 +170,16 @@ Deno.test("a refused body closes its connection instead of being drained", async
 Deno.test("a client that gives up on a page frees its socket", async () => {
   await using dir = await tempTree({
     "never.ts": "export default () => new Promise(() => {});",
+    "quick.ts": "export default () => 'quick';",
     "a.txt": "alive",
   });
   const server = await spawnServer({ root: dir.path });
   try {
     const pid = server.process.pid;
     await answers(server.port, "/a.txt");
+    // Each isolate holds a socket of its own: they are up before counting.
+    await answers(server.port, "/quick.ts");
+    await isolatesUp(pid);
     const before = socketsOf(pid);
     const conns = await Promise.all(
       Array.from(

@@ -18,7 +18,7 @@ import { dirname, fromFileUrl, join, relative } from "@std/path";
 import { parseArgs } from "@std/cli/parse-args";
 import { V8_FLAGS } from "./v8_flags.ts";
 import { REDIS_CLIENT } from "../lib/sessions/redis_client.ts";
-import { PAGE_WORKER } from "../lib/pages/isolate_runner.ts";
+import { PAGE_WORKER, SPAWNER_WORKER } from "../lib/pages/isolate_runner.ts";
 
 /** The repository (where main.ts is). */
 export const REPO: string = fromFileUrl(new URL("..", import.meta.url)).replace(
@@ -62,9 +62,11 @@ export function compileArgs(options: BuildOptions): string[] {
     // Loaded by a specifier deno compile cannot see (lib/sessions/redis_client.ts).
     "--include",
     REDIS_CLIENT,
-    // Started as a Worker, which deno compile cannot see either.
+    // Started as Workers, which deno compile cannot see either.
     "--include",
     PAGE_WORKER,
+    "--include",
+    SPAWNER_WORKER,
     ...options.exclude.flatMap((path) => ["--exclude", path]),
     "--output",
     options.output,

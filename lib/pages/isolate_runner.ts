@@ -70,6 +70,7 @@ import {
   TAKEN_BACK,
   UNCLAIMED,
 } from "./isolate_protocol.ts";
+import { Spawner } from "./spawner.ts";
 import { threads } from "./threads.ts";
 import type { Target } from "../types.ts";
 
@@ -124,12 +125,17 @@ const IMPORT_MS = 100;
 
 /** Where the isolates' module is: beside this one. */
 const WORKER_URL = new URL("./page_worker.ts", import.meta.url);
+/** Where the spawner's module is (see spawner_worker.ts). */
+const SPAWNER_URL = new URL("./spawner_worker.ts", import.meta.url);
 
 /**
  * The isolates' module as a path, for `deno compile --include`: it is
  * started as a Worker, which a compiled binary's module graph cannot see.
  */
 export const PAGE_WORKER: string = fromFileUrl(WORKER_URL);
+
+/** The spawner's module as a path, for `deno compile --include` likewise. */
+export const SPAWNER_WORKER: string = fromFileUrl(SPAWNER_URL);
 
 /**
  * Whether this process can start page isolates: their modules are
@@ -324,7 +330,10 @@ interface Ending {
 
 /** A page isolate, from the server's side. */
 class Isolate {
-  readonly worker: InstanceType<typeof Worker>;
+  /** Its id, unique in this process. */
+  readonly id: number;
+  /** Ends it now. */
+  readonly terminate: () => void;
   /** The server's end of its channel (see {@linkcode IsolateSetup.port}). */
   readonly port: MessagePort;
   readonly pool: Pool;
@@ -370,12 +379,14 @@ class Isolate {
   idleSince: number | undefined;
 
   constructor(
-    worker: InstanceType<typeof Worker>,
+    id: number,
+    terminate: () => void,
     port: MessagePort,
     pool: Pool,
     claims: SharedArrayBuffer,
   ) {
-    this.worker = worker;
+    this.id = id;
+    this.terminate = terminate;
     this.port = port;
     this.pool = pool;
     this.claims = new Int32Array(claims);
@@ -416,6 +427,10 @@ export function createIsolateRunner(
   let sweeper: ReturnType<typeof setInterval> | undefined;
   let closing = false;
   let closed: PromiseWithResolvers<void> | undefined;
+  let isolateIds = 0;
+  let spawner: Spawner | undefined;
+  /** The isolates the spawner started, by id, until they end. */
+  const spawned = new Map<number, Isolate>();
 
   function newPool(): Pool {
     return {
@@ -481,25 +496,63 @@ export function createIsolateRunner(
     );
     const channel = new MessageChannel();
     const setup: IsolateSetup = { maxFields, claims, port: channel.port2 };
-    const worker = new Worker(WORKER_URL, {
-      workerData: setup,
-      transferList: [channel.port2],
-      resourceLimits: { maxOldGenerationSizeMb: pageMemory },
-    });
-    const isolate = new Isolate(worker, channel.port1, pool, claims);
+    const id = ++isolateIds;
+    let isolate: Isolate;
+    if (spawner?.start(id, setup)) {
+      const by = spawner;
+      isolate = new Isolate(id, () => by.end(id), channel.port1, pool, claims);
+      spawned.set(id, isolate);
+    } else {
+      const worker = new Worker(WORKER_URL, {
+        workerData: setup,
+        transferList: [channel.port2],
+        resourceLimits: { maxOldGenerationSizeMb: pageMemory },
+      });
+      isolate = new Isolate(
+        id,
+        () => worker.terminate(),
+        channel.port1,
+        pool,
+        claims,
+      );
+      worker.on("error", (error: unknown) => failed(isolate, error));
+      worker.on("exit", (code: number) => exited(isolate, code));
+      startSpawner();
+    }
     pool.isolates.add(isolate);
     all.add(isolate);
     channel.port1.onmessage = ({ data }: MessageEvent<unknown[][]>) =>
       onBatch(isolate, data);
-    worker.on("error", (error: unknown) => {
-      isolate.ending.error ??= error;
-    });
-    worker.on("exit", (code: number) => {
-      isolate.ending.code ??= code;
-      ended(isolate);
-    });
     startSweeping();
     return isolate;
+  }
+
+  function failed(isolate: Isolate, error: unknown): void {
+    isolate.ending.error ??= error;
+  }
+
+  function exited(isolate: Isolate, code: number): void {
+    isolate.ending.code ??= code;
+    ended(isolate);
+  }
+
+  /**
+   * Starts the spawner, once, after the first isolate the server started
+   * itself: from then on isolates start on its thread while it has a
+   * spare, not on the server's.
+   */
+  function startSpawner(): void {
+    if (spawner !== undefined || closing) return;
+    spawner = new Spawner({ url: WORKER_URL.href, pageMemory }, SPAWNER_URL, {
+      failed(id, error) {
+        const isolate = spawned.get(id);
+        if (isolate !== undefined) failed(isolate, error);
+      },
+      exited(id, code) {
+        const isolate = spawned.get(id);
+        if (isolate !== undefined) exited(isolate, code);
+      },
+    });
   }
 
   /**
@@ -947,7 +1000,7 @@ export function createIsolateRunner(
     if (isolate.ended) return;
     isolate.ending.terminated = true;
     isolate.retiring = true;
-    isolate.worker.terminate();
+    isolate.terminate();
     ended(isolate);
   }
 
@@ -957,6 +1010,7 @@ export function createIsolateRunner(
       return;
     }
     isolate.ended = true;
+    spawned.delete(isolate.id);
     isolate.port.close();
     isolate.pool.isolates.delete(isolate);
     all.delete(isolate);
@@ -1065,7 +1119,7 @@ export function createIsolateRunner(
             `a page isolate did not start within ${BOOT_MS / 1000} s`,
           );
           isolate.ending.terminated = false;
-          isolate.worker.terminate();
+          isolate.terminate();
         }
         continue;
       }
@@ -1251,7 +1305,8 @@ export function createIsolateRunner(
 
     close(graceMs = 2_000) {
       closing = true;
-      if (all.size === 0) return Promise.resolve();
+      const shutDown = () => spawner?.shutDown();
+      if (all.size === 0) return Promise.resolve(shutDown());
       closed ??= Promise.withResolvers<void>();
       for (const isolate of [...all]) {
         if (isolate.stalled) terminate(isolate);
@@ -1260,7 +1315,7 @@ export function createIsolateRunner(
       const timer = setTimeout(() => {
         for (const isolate of [...all]) terminate(isolate);
       }, graceMs);
-      return closed.promise.finally(() => clearTimeout(timer));
+      return closed.promise.finally(() => clearTimeout(timer)).then(shutDown);
     },
   };
 }

@@ -51,14 +51,35 @@ import {
   STRAY,
   UNCLAIMED,
 } from "./isolate_protocol.ts";
+import { type SpareSetup, WAITING } from "./spawner_protocol.ts";
 import { threads } from "./threads.ts";
 // What pages import as "scriptserver": loaded before any page.
 import "../page_api.ts";
 
-const setup = threads.workerData as IsolateSetup;
-if (setup?.port === undefined) {
-  throw new Error("page_worker.ts runs in a page isolate only");
+/**
+ * What the server tells this isolate: its `workerData`, or for a spare
+ * (started ahead by the spawner, see spawner_worker.ts) the first message
+ * on the control port it was given, once its modules are loaded.
+ */
+async function setupOf(): Promise<IsolateSetup> {
+  const given = threads.workerData as
+    | Partial<IsolateSetup & SpareSetup>
+    | undefined;
+  if (given?.port !== undefined) return given as IsolateSetup;
+  const control = given?.control;
+  if (control === undefined) {
+    throw new Error("page_worker.ts runs in a page isolate only");
+  }
+  const { promise, resolve } = Promise.withResolvers<IsolateSetup>();
+  control.onmessage = ({ data }: MessageEvent<IsolateSetup>) => {
+    control.close();
+    resolve(data);
+  };
+  control.postMessage(WAITING);
+  return await promise;
 }
+
+const setup = await setupOf();
 const port = setup.port;
 const claims = new Int32Array(setup.claims);
 

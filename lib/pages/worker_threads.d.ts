@@ -24,6 +24,7 @@ export class Worker {
 export interface ParentPort {
   postMessage(message: unknown, transfer?: readonly Transferable[]): void;
   on(event: "message", listener: (message: never) => void): this;
+  once(event: "message", listener: (message: never) => void): this;
 }
 
 export const parentPort: ParentPort | null;
