@@ -142,6 +142,29 @@ Deno.test("requests that shared an isolate with a page that never yields get 503
   }
 });
 
+Deno.test("isolates ended while stuck count against the limit: a flood of pages that never yield starts no threads forever", async () => {
+  await using dir = await tempTree(SITE);
+  const server = await spawnServer({
+    root: dir.path,
+    args: ["--isolates", "1", "--page-timeout", "1s"],
+  });
+  try {
+    // Twice --isolates: each is ended, and its thread (Deno 2.9.6) spins on.
+    for (let i = 0; i < 2; i++) {
+      assertEquals((await get(server, "/spin.ts")).status, 503);
+    }
+    await server.stderr.waitFor((l) =>
+      l.includes("no more isolates start until the server restarts")
+    );
+    const refused = await get(server, "/hello.ts?n=1");
+    assertEquals(refused.status, 503);
+    assertStringIncludes(refused.body, "the server must be restarted");
+    assertEquals((await get(server, "/a.txt")).body, "static");
+  } finally {
+    assertEquals((await server.stop()).code, 0);
+  }
+});
+
 Deno.test("SIGTERM stops the server while a page spins, and lets a healthy page finish", async () => {
   await using dir = await tempTree({
     ...SITE,
@@ -288,7 +311,7 @@ Deno.test({
       // The first isolate is the server's own; the spawner starts after it.
       assertEquals((await get(server, "/hello.ts?n=1")).body, "hello 1");
 
-      let thread = await onSpare(server, dir.path, events);
+      const thread = await onSpare(server, dir.path, events);
       const exited = await get(server, "/exit.ts");
       assertEquals(exited.status, 500);
       assertStringIncludes(exited.body, "it called Deno.exit(42)");
@@ -307,11 +330,10 @@ Deno.test({
       // spinning in a loop for its parent but not its thread (see the
       // README, "How pages run").
 
-      thread = await onSpare(server, dir.path, events);
+      await onSpare(server, dir.path, events);
       const hog = await get(server, "/hog.ts");
       assertEquals(hog.status, 500);
       assertStringIncludes(hog.body, "heap limit (48 MiB, --page-memory)");
-      await gone(thread);
       assertEquals((await get(server, "/hello.ts?n=3")).body, "hello 3");
 
       await onSpare(server, dir.path, events);

@@ -428,6 +428,8 @@ export function createIsolateRunner(
   let closing = false;
   let closed: PromiseWithResolvers<void> | undefined;
   let isolateIds = 0;
+  /** Isolates ended while stuck in a page (their threads may still spin). */
+  let stuck = 0;
   let spawner: Spawner | undefined;
   /** The isolates the spawner started, by id, until they end. */
   const spawned = new Map<number, Isolate>();
@@ -577,9 +579,11 @@ export function createIsolateRunner(
     if (free !== undefined) return free;
     if (
       healthy < most &&
-      // Isolates stuck in a page count too, up to twice the limit: a
-      // flood of pages that never yield must not start isolates forever.
-      all.size < 2 * most
+      // Isolates stuck in a page count too, up to twice the limit, and so
+      // do those ended while stuck, whose threads Deno 2.9.6 does not stop
+      // (they spin until the process ends): a flood of pages that never
+      // yield must not start threads forever.
+      all.size + stuck < 2 * most
     ) {
       return spawn(pool);
     }
@@ -621,7 +625,9 @@ export function createIsolateRunner(
       job.reject(
         new HttpError(
           503,
-          "Every page isolate is busy with a page that does not answer; try again shortly.",
+          stuck >= 2 * most
+            ? "Page isolates are stuck in pages that never yield; the server must be restarted."
+            : "Every page isolate is busy with a page that does not answer; try again shortly.",
           { headers: { "retry-after": "5" } },
         ),
       );
@@ -1176,6 +1182,11 @@ export function createIsolateRunner(
           settle(job, () => job.reject(error));
         }
         terminate(isolate);
+        if (++stuck >= 2 * most) {
+          log(
+            `scriptserver: ${stuck} page isolates were ended while stuck in a page that never yields, and Deno does not stop their threads: no more isolates start until the server restarts (fix the page, then restart)`,
+          );
+        }
       }
       if (closing && isolate.stalled) terminate(isolate);
     }
