@@ -380,18 +380,22 @@ Deno.test("an edit to a helper a page imports shows on the next request", async 
   }
 });
 
-Deno.test("a page short of CPU gets a second isolate; fast pages share one", async () => {
-  await using dir = await tempTree({
-    // Each isolate has its own id; the page keeps its isolate busy for
-    // ?ms= milliseconds and says when it starts.
-    "busy.ts": `const id = crypto.randomUUID();
+/**
+ * A page that keeps its isolate busy for ?ms= milliseconds, says when it
+ * starts, and answers with its isolate's own id.
+ */
+const BUSY_PAGE = `const id = crypto.randomUUID();
 export default (ctx) => {
   const ms = Number(ctx.query.get("ms") ?? 0);
   console.error("busy.ts starts for " + ms + " ms");
   const end = Date.now() + ms;
   while (Date.now() < end) {}
   return id;
-};`,
+};`;
+
+Deno.test("a page short of CPU gets a second isolate; fast pages share one", async () => {
+  await using dir = await tempTree({
+    "busy.ts": BUSY_PAGE,
   });
   const server = await spawnServer({ root: dir.path });
   try {
@@ -451,16 +455,7 @@ export default () => id;`,
 Deno.test("a page that runs long on its first request is busy once imported: the next request gets a second isolate", async () => {
   await using dir = await tempTree({
     "hello.ts": `export default () => "hello";`,
-    // Each isolate has its own id; the page keeps its isolate busy for
-    // ?ms= milliseconds and says when it starts.
-    "busy.ts": `const id = crypto.randomUUID();
-export default (ctx) => {
-  const ms = Number(ctx.query.get("ms") ?? 0);
-  console.error("busy.ts starts for " + ms + " ms");
-  const end = Date.now() + ms;
-  while (Date.now() < end) {}
-  return id;
-};`,
+    "busy.ts": BUSY_PAGE,
   });
   const server = await spawnServer({ root: dir.path });
   try {

@@ -1182,7 +1182,8 @@ export function createIsolateRunner(
           settle(job, () => job.reject(error));
         }
         terminate(isolate);
-        if (++stuck >= 2 * most) {
+        // Said once, when the limit is reached.
+        if (++stuck === 2 * most) {
           log(
             `scriptserver: ${stuck} page isolates were ended while stuck in a page that never yields, and Deno does not stop their threads: no more isolates start until the server restarts (fix the page, then restart)`,
           );
