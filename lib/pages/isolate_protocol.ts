@@ -76,6 +76,11 @@ export const CALL = 14;
 export const PONG = 15;
 /** An error no page awaited: `[STRAY, ErrorInfo, page name or undefined]`. */
 export const STRAY = 17;
+/**
+ * A page ran past `--page-timeout` without yielding, and the isolate
+ * stopped it (see guard.ts): `[TIMED_OUT, id]`. The isolate lives on.
+ */
+export const TIMED_OUT = 18;
 /** A page is ending the isolate: `[EXITING, "Deno.exit(42)" or "self.close()", stack of the call]`. */
 export const EXITING = 16;
 
@@ -103,6 +108,11 @@ export const PRESET: readonly Record<string, string>[] = [
 export interface IsolateSetup {
   /** The most fields a form may have. */
   maxFields: number;
+  /**
+   * `--page-timeout` in milliseconds: the isolate stops a page that runs
+   * this long without yielding (see guard.ts).
+   */
+  pageTimeout: number;
   /**
    * Who has each request of the batch being started, shared with the
    * server (`Int32Array` of {@linkcode CLAIM_SLOTS}): the isolate claims a

@@ -68,6 +68,7 @@ import {
   RESPONSE,
   STRAY,
   TAKEN_BACK,
+  TIMED_OUT,
   UNCLAIMED,
 } from "./isolate_protocol.ts";
 import { Spawner } from "./spawner.ts";
@@ -109,6 +110,12 @@ const STALL_MS = 250;
 const SWEEP_MS = 100;
 /** An extra isolate idle this long is ended. */
 const IDLE_MS = 30_000;
+/**
+ * How long past `--page-timeout` (counted from when its batch was sent) a
+ * stalled isolate has to stop the page itself (see guard.ts) before the
+ * server ends it.
+ */
+const GUARD_GRACE_MS = 1_000;
 /** An isolate starting up longer than this is given up. */
 const BOOT_MS = 20_000;
 /**
@@ -368,6 +375,10 @@ class Isolate {
   pingedAt: number | undefined;
   ready = false;
   stalled = false;
+  /** It is stalled, and a page it has runs past `--page-timeout`. */
+  overdue = false;
+  /** While overdue: a page of its last batch was answered 503 for it. */
+  blamed = false;
   retiring = false;
   ended = false;
   ending: Ending = {};
@@ -497,7 +508,12 @@ export function createIsolateRunner(
       CLAIM_SLOTS * Int32Array.BYTES_PER_ELEMENT,
     );
     const channel = new MessageChannel();
-    const setup: IsolateSetup = { maxFields, claims, port: channel.port2 };
+    const setup: IsolateSetup = {
+      maxFields,
+      pageTimeout,
+      claims,
+      port: channel.port2,
+    };
     const id = ++isolateIds;
     let isolate: Isolate;
     if (spawner?.start(id, setup)) {
@@ -715,6 +731,7 @@ export function createIsolateRunner(
     isolate.heardAt = Date.now();
     isolate.pingedAt = undefined;
     isolate.stalled = false;
+    isolate.overdue = isolate.blamed = false;
     for (const message of batch) onMessage(isolate, message);
     flush(isolate);
   }
@@ -783,6 +800,14 @@ export function createIsolateRunner(
           job,
           () => job.reject(new PageError(job.name, error.message, error)),
         );
+        return;
+      }
+      case TIMED_OUT: {
+        // The isolate stopped a page that ran too long, and lives on.
+        const job = isolate.jobs.get(message[1] as number);
+        if (job !== undefined && !job.settled) {
+          settle(job, () => job.reject(timedOut(job)));
+        }
         return;
       }
       case STRAY: {
@@ -1148,7 +1173,7 @@ export function createIsolateRunner(
           reroute(isolate);
         }
       }
-      let late: Job | undefined;
+      const late: Job[] = [];
       for (const job of isolate.jobs.values()) {
         if (job.request.signal.aborted) {
           settle(
@@ -1157,23 +1182,41 @@ export function createIsolateRunner(
           );
           if (!isolate.stalled) post(isolate, [CANCEL, job.id]);
         } else if (now - job.started > pageTimeout) {
-          if (isolate.stalled) late ??= job;
+          if (isolate.stalled) late.push(job);
           else {
             settle(job, () => job.reject(timedOut(job)));
             post(isolate, [CANCEL, job.id]);
           }
         }
       }
-      if (late !== undefined) {
-        // It runs a page that never yields: end it. The spinning page is
-        // one of the batch it never acknowledged (if all were, the late
+      if (late.length > 0) isolate.overdue = true;
+      if (
+        isolate.overdue && isolate.unacked !== undefined &&
+        performance.now() - isolate.sentAt < pageTimeout + GUARD_GRACE_MS
+      ) {
+        // A page of its last batch never yields, and the isolate stops it
+        // at --page-timeout (see guard.ts): the batch's late requests are
+        // answered, the isolate has a while yet.
+        for (const message of isolate.unacked) {
+          const job = jobOf(isolate, message);
+          if (job !== undefined && late.includes(job)) {
+            isolate.blamed = true;
+            settle(job, () => job.reject(timedOut(job)));
+          }
+        }
+      } else if (isolate.overdue) {
+        // It runs a page that never yields, and did not stop it (the page
+        // spins after an await, or in a timer): end it. The spinning page
+        // is one of the batch it never acknowledged (if all were, the late
         // one is named); the other requests it had are answered too.
         const suspects = new Set<Job>();
         for (const message of isolate.unacked ?? []) {
           const job = jobOf(isolate, message);
           if (job !== undefined) suspects.add(job);
         }
-        if (suspects.size === 0) suspects.add(late);
+        if (suspects.size === 0 && !isolate.blamed && late[0] !== undefined) {
+          suspects.add(late[0]);
+        }
         for (const job of [...isolate.jobs.values()]) {
           const error = suspects.has(job) ? timedOut(job) : new HttpError(
             503,

@@ -49,8 +49,10 @@ import {
   REQUEST_SLOT,
   RESPONSE,
   STRAY,
+  TIMED_OUT,
   UNCLAIMED,
 } from "./isolate_protocol.ts";
+import { guarded } from "./guard.ts";
 import { type SpareSetup, WAITING } from "./spawner_protocol.ts";
 import { threads } from "./threads.ts";
 // What pages import as "scriptserver": loaded before any page.
@@ -525,7 +527,16 @@ async function prepare(
   if (bodied) {
     call.parsedForm = await parseForm(call.parts.request, setup.maxFields);
   }
-  run(call, fn);
+  if (!guarded(() => run(call, fn), setup.pageTimeout)) stopped();
+}
+
+/** The page running was stopped by the guard: the server answers 503. */
+function stopped(): void {
+  const late = running;
+  running = undefined;
+  if (late === undefined) return;
+  calls.delete(late);
+  send([TIMED_OUT, late]);
 }
 
 function run(call: PageCall, page: PageFunction): void {
@@ -656,6 +667,44 @@ function withDefaultType(headers: Headers, preset: number): Headers {
   return headers;
 }
 
+/**
+ * Takes one message of a batch from the server.
+ *
+ * @returns for a request whose page starts later, when it has started.
+ */
+function handle(message: unknown[]): Promise<void> | undefined {
+  switch (message[0]) {
+    case REQUEST: {
+      return onRequest(message);
+    }
+    case REPLY: {
+      const [, id, error, value] = message as [
+        number,
+        number,
+        ErrorInfo | undefined,
+        unknown,
+      ];
+      const waiting = replies.get(id);
+      replies.delete(id);
+      if (error !== undefined) waiting?.reject(decodeError(error));
+      else waiting?.resolve(value);
+      break;
+    }
+    case CANCEL: {
+      const call = calls.get(message[1] as number);
+      if (call !== undefined) {
+        call.cancelled = true;
+        call.parts.controller?.abort();
+      }
+      break;
+    }
+    case PING:
+      send([PONG, undefined]);
+      break;
+  }
+  return undefined;
+}
+
 port.onmessage = ({ data: batch }: MessageEvent<unknown[][]>) => {
   // A page that was running when the last batch arrived and never
   // returned was stopped by V8 (its heap was exhausted).
@@ -673,42 +722,25 @@ port.onmessage = ({ data: batch }: MessageEvent<unknown[][]>) => {
     if (--starting === 0) send([ACK]);
   };
   let pingOnly = true;
-  for (const message of batch) {
-    if (message[0] !== PING) pingOnly = false;
-    switch (message[0]) {
-      case REQUEST: {
-        const pending = onRequest(message);
-        if (pending !== undefined) {
-          starting++;
-          pending.then(started);
-        }
-        break;
+  let requests = false;
+  let next = 0;
+  const step = () => {
+    while (next < batch.length) {
+      const message = batch[next++]!;
+      if (message[0] !== PING) pingOnly = false;
+      const pending = handle(message);
+      if (pending !== undefined) {
+        starting++;
+        pending.then(started);
       }
-      case REPLY: {
-        const [, id, error, value] = message as [
-          number,
-          number,
-          ErrorInfo | undefined,
-          unknown,
-        ];
-        const waiting = replies.get(id);
-        replies.delete(id);
-        if (error !== undefined) waiting?.reject(decodeError(error));
-        else waiting?.resolve(value);
-        break;
-      }
-      case CANCEL: {
-        const call = calls.get(message[1] as number);
-        if (call !== undefined) {
-          call.cancelled = true;
-          call.parts.controller?.abort();
-        }
-        break;
-      }
-      case PING:
-        send([PONG, undefined]);
-        break;
     }
+  };
+  for (const message of batch) if (message[0] === REQUEST) requests = true;
+  if (!requests) step();
+  else {
+    // Pages run under the guard: one that runs past --page-timeout is
+    // stopped, and the batch goes on from the next message.
+    while (!guarded(step, setup.pageTimeout)) stopped();
   }
   if (pingOnly) starting = -1;
   else started();
