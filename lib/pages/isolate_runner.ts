@@ -377,8 +377,8 @@ class Isolate {
   stalled = false;
   /** It is stalled, and a page it has runs past `--page-timeout`. */
   overdue = false;
-  /** While overdue: a page of its last batch was answered 503 for it. */
-  blamed = false;
+  /** While overdue: the page of its last batch answered 503 for it. */
+  blamed: string | undefined;
   retiring = false;
   ended = false;
   ending: Ending = {};
@@ -731,7 +731,8 @@ export function createIsolateRunner(
     isolate.heardAt = Date.now();
     isolate.pingedAt = undefined;
     isolate.stalled = false;
-    isolate.overdue = isolate.blamed = false;
+    isolate.overdue = false;
+    isolate.blamed = undefined;
     for (const message of batch) onMessage(isolate, message);
     flush(isolate);
   }
@@ -1200,7 +1201,7 @@ export function createIsolateRunner(
         for (const message of isolate.unacked) {
           const job = jobOf(isolate, message);
           if (job !== undefined && late.includes(job)) {
-            isolate.blamed = true;
+            isolate.blamed ??= job.name;
             settle(job, () => job.reject(timedOut(job)));
           }
         }
@@ -1214,9 +1215,13 @@ export function createIsolateRunner(
           const job = jobOf(isolate, message);
           if (job !== undefined) suspects.add(job);
         }
-        if (suspects.size === 0 && !isolate.blamed && late[0] !== undefined) {
+        if (
+          suspects.size === 0 && isolate.blamed === undefined &&
+          late[0] !== undefined
+        ) {
           suspects.add(late[0]);
         }
+        const named = isolate.blamed ?? [...suspects][0]?.name;
         for (const job of [...isolate.jobs.values()]) {
           const error = suspects.has(job) ? timedOut(job) : new HttpError(
             503,
@@ -1225,8 +1230,17 @@ export function createIsolateRunner(
           settle(job, () => job.reject(error));
         }
         terminate(isolate);
+        if (closing) continue;
+        stuck++;
+        log(
+          `scriptserver: ${
+            named === undefined ? "a page" : `page "${named}"`
+          } never yields after an await or in a timer, where its isolate cannot stop it: the isolate was ended, but Deno does not stop its thread, which uses a core until the server restarts (${stuck} of at most ${
+            2 * most
+          })`,
+        );
         // Said once, when the limit is reached.
-        if (++stuck === 2 * most) {
+        if (stuck === 2 * most) {
           log(
             `scriptserver: ${stuck} page isolates were ended while stuck in a page that never yields, and Deno does not stop their threads: no more isolates start until the server restarts (fix the page, then restart)`,
           );
