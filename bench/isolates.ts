@@ -36,15 +36,15 @@ function signed(mib: number): string {
 
 /**
  * A server's RSS growth under a steady hello load, from 2 s into it: while
- * `work` edits of `_helper.ts` are made (a number), each asked for until
- * it shows, or (a duration in ms) for that long with no edits, the page
- * asked for as often. Returns the growth in MiB, its part in the first
+ * {@linkcode EDITS} edits of `_helper.ts` are made (`"edits"`), each asked
+ * for until it shows, or for `ms` with no edits, the page asked for as
+ * often. Returns the growth in MiB, its part in the first
  * quarter, and how long it took.
  */
 async function rssUnderLoad(
   root: string,
   env: string[],
-  work: number | { ms: number },
+  work: "edits" | { ms: number },
 ): Promise<{ grown: number; warm: number; ms: number }> {
   const ours = await start(root, "isolates", [], false, [], env);
   try {
@@ -59,10 +59,10 @@ async function rssUnderLoad(
     const before = rssOf(ours.pid);
     const started = Date.now();
     let warm = before;
-    if (typeof work === "number") {
+    if (work === "edits") {
       const helper = join(root, "_helper.ts");
       const padding = "// padding\n".repeat(150);
-      for (let edit = 1; edit <= work; edit++) {
+      for (let edit = 1; edit <= EDITS; edit++) {
         await Deno.writeTextFile(
           helper,
           `export const version = ${edit};\n${padding}`,
@@ -72,7 +72,7 @@ async function rssUnderLoad(
           const body = await (await fetch(`${ours.url}page.ts`)).text();
           if (body === `version ${edit}`) break;
         }
-        if (edit === Math.floor(work / 4)) warm = rssOf(ours.pid);
+        if (edit === EDITS / 4) warm = rssOf(ours.pid);
       }
     } else {
       const pause = work.ms / EDITS;
@@ -313,7 +313,7 @@ export async function isolateFigures(
     // (measured: +15 MiB over 90 s, its heap and the allocator's), and that
     // growth is not the edits'.
     for (const env of [[], [ARENAS]]) {
-      const edited = await rssUnderLoad(root, env, EDITS);
+      const edited = await rssUnderLoad(root, env, "edits");
       const still = await rssUnderLoad(root, env, { ms: edited.ms });
       const share = edited.grown - still.grown;
       const ok = share <= 8;
@@ -332,7 +332,6 @@ export async function isolateFigures(
         }`,
         ok,
       });
-      await stopAll();
     }
   } finally {
     await stopAll();

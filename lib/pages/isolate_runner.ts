@@ -1191,64 +1191,73 @@ export function createIsolateRunner(
         }
       }
       if (late.length > 0) isolate.overdue = true;
-      if (
-        isolate.overdue && isolate.unacked !== undefined &&
-        performance.now() - isolate.sentAt < pageTimeout + GUARD_GRACE_MS
-      ) {
-        // A page of its last batch never yields, and the isolate stops it
-        // at --page-timeout (see guard.ts): the batch's late requests are
-        // answered, the isolate has a while yet.
-        for (const message of isolate.unacked) {
-          const job = jobOf(isolate, message);
-          if (job !== undefined && late.includes(job)) {
-            isolate.blamed ??= job.name;
-            settle(job, () => job.reject(timedOut(job)));
-          }
-        }
-      } else if (isolate.overdue) {
-        // It runs a page that never yields, and did not stop it (the page
-        // spins after an await, or in a timer): end it. The spinning page
-        // is one of the batch it never acknowledged (if all were, the late
-        // one is named); the other requests it had are answered too.
-        const suspects = new Set<Job>();
-        for (const message of isolate.unacked ?? []) {
-          const job = jobOf(isolate, message);
-          if (job !== undefined) suspects.add(job);
-        }
-        if (
-          suspects.size === 0 && isolate.blamed === undefined &&
-          late[0] !== undefined
-        ) {
-          suspects.add(late[0]);
-        }
-        const named = isolate.blamed ?? [...suspects][0]?.name;
-        for (const job of [...isolate.jobs.values()]) {
-          const error = suspects.has(job) ? timedOut(job) : new HttpError(
-            503,
-            "The page shared an isolate with a page that did not answer in time.",
-          );
-          settle(job, () => job.reject(error));
-        }
-        terminate(isolate);
-        if (closing) continue;
-        stuck++;
-        log(
-          `scriptserver: ${
-            named === undefined ? "a page" : `page "${named}"`
-          } never yields after an await or in a timer, where its isolate cannot stop it: the isolate was ended, but Deno does not stop its thread, which uses a core until the server restarts (${stuck} of at most ${
-            2 * most
-          })`,
-        );
-        // Said once, when the limit is reached.
-        if (stuck === 2 * most) {
-          log(
-            `scriptserver: ${stuck} page isolates were ended while stuck in a page that never yields, and Deno does not stop their threads: no more isolates start until the server restarts (fix the page, then restart)`,
-          );
-        }
-      }
+      if (isolate.overdue) handleOverdue(isolate, late);
       if (closing && isolate.stalled) terminate(isolate);
     }
     if (all.size === 0) stopSweeping();
+  }
+
+  /**
+   * A stalled isolate with a page past `--page-timeout` (`late`: those of
+   * its requests, not yet answered): it has a while to stop the page
+   * itself, else it is ended.
+   */
+  function handleOverdue(isolate: Isolate, late: Job[]): void {
+    if (
+      isolate.unacked !== undefined &&
+      performance.now() - isolate.sentAt < pageTimeout + GUARD_GRACE_MS
+    ) {
+      // A page of its last batch never yields, and the isolate stops it
+      // at --page-timeout (see guard.ts): the batch's late requests are
+      // answered, the isolate has a while yet.
+      for (const message of isolate.unacked) {
+        const job = jobOf(isolate, message);
+        if (job !== undefined && late.includes(job)) {
+          isolate.blamed ??= job.name;
+          settle(job, () => job.reject(timedOut(job)));
+        }
+      }
+      return;
+    }
+    // It runs a page that never yields, and did not stop it (the page
+    // spins after an await, or in a timer): end it. The spinning page
+    // is one of the batch it never acknowledged (if all were, the late
+    // one is named); the other requests it had are answered too.
+    const suspects = new Set<Job>();
+    for (const message of isolate.unacked ?? []) {
+      const job = jobOf(isolate, message);
+      if (job !== undefined) suspects.add(job);
+    }
+    if (
+      suspects.size === 0 && isolate.blamed === undefined &&
+      late[0] !== undefined
+    ) {
+      suspects.add(late[0]);
+    }
+    const named = isolate.blamed ?? [...suspects][0]?.name;
+    for (const job of [...isolate.jobs.values()]) {
+      const error = suspects.has(job) ? timedOut(job) : new HttpError(
+        503,
+        "The page shared an isolate with a page that did not answer in time.",
+      );
+      settle(job, () => job.reject(error));
+    }
+    terminate(isolate);
+    if (closing) return;
+    stuck++;
+    log(
+      `scriptserver: ${
+        named === undefined ? "a page" : `page "${named}"`
+      } never yields after an await or in a timer, where its isolate cannot stop it: the isolate was ended, but Deno does not stop its thread, which uses a core until the server restarts (${stuck} of at most ${
+        2 * most
+      })`,
+    );
+    // Said once, when the limit is reached.
+    if (stuck === 2 * most) {
+      log(
+        `scriptserver: ${stuck} page isolates were ended while stuck in a page that never yields, and Deno does not stop their threads: no more isolates start until the server restarts (fix the page, then restart)`,
+      );
+    }
   }
 
   /**

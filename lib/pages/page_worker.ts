@@ -527,16 +527,20 @@ async function prepare(
   if (bodied) {
     call.parsedForm = await parseForm(call.parts.request, setup.maxFields);
   }
-  if (!guarded(() => run(call, fn), setup.pageTimeout)) stopped();
+  if (!guarded(() => run(call, fn), setup.pageTimeout)) stopped(TIMED_OUT);
 }
 
-/** The page running was stopped by the guard: the server answers 503. */
-function stopped(): void {
-  const late = running;
+/**
+ * The page running was stopped mid-run: by the guard (the server answers
+ * {@linkcode TIMED_OUT} with 503), or by V8 for exhausting the heap (as
+ * {@linkcode PONG}, 500). Its request is dropped here.
+ */
+function stopped(kind: typeof TIMED_OUT | typeof PONG): void {
+  const lost = running;
   running = undefined;
-  if (late === undefined) return;
-  calls.delete(late);
-  send([TIMED_OUT, late]);
+  if (lost === undefined) return;
+  calls.delete(lost);
+  send([kind, lost]);
 }
 
 function run(call: PageCall, page: PageFunction): void {
@@ -708,12 +712,7 @@ function handle(message: unknown[]): Promise<void> | undefined {
 port.onmessage = ({ data: batch }: MessageEvent<unknown[][]>) => {
   // A page that was running when the last batch arrived and never
   // returned was stopped by V8 (its heap was exhausted).
-  if (running !== undefined) {
-    const lost = running;
-    running = undefined;
-    calls.delete(lost);
-    send([PONG, lost]);
-  }
+  stopped(PONG);
   // The batch is acknowledged once each of its pages has started (after
   // its import and form): until then the server holds back new requests,
   // and if one of them never yields, those go to another isolate.
@@ -722,7 +721,6 @@ port.onmessage = ({ data: batch }: MessageEvent<unknown[][]>) => {
     if (--starting === 0) send([ACK]);
   };
   let pingOnly = true;
-  let requests = false;
   let next = 0;
   const step = () => {
     while (next < batch.length) {
@@ -735,12 +733,11 @@ port.onmessage = ({ data: batch }: MessageEvent<unknown[][]>) => {
       }
     }
   };
-  for (const message of batch) if (message[0] === REQUEST) requests = true;
-  if (!requests) step();
+  if (!batch.some((message) => message[0] === REQUEST)) step();
   else {
     // Pages run under the guard: one that runs past --page-timeout is
     // stopped, and the batch goes on from the next message.
-    while (!guarded(step, setup.pageTimeout)) stopped();
+    while (!guarded(step, setup.pageTimeout)) stopped(TIMED_OUT);
   }
   if (pingOnly) starting = -1;
   else started();
