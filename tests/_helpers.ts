@@ -248,12 +248,14 @@ export function procStatus(pid: number, field: "VmRSS" | "VmHWM"): number {
 }
 
 /**
- * A process's threads (Linux): each one's name (`worker-N` for a page
- * isolate, N growing) and nice value. A thread that ends meanwhile is left
- * out.
+ * A process's threads (Linux): each one's id, name (`worker-N` for a page
+ * isolate or the spawner; a nested Worker is numbered by its parent, so
+ * names repeat) and nice value. A thread that ends meanwhile is left out.
  */
-export function threadsOf(pid: number): { name: string; nice: number }[] {
-  const threads: { name: string; nice: number }[] = [];
+export function threadsOf(
+  pid: number,
+): { tid: string; name: string; nice: number }[] {
+  const threads: { tid: string; name: string; nice: number }[] = [];
   for (const task of Deno.readDirSync(`/proc/${pid}/task`)) {
     const dir = `/proc/${pid}/task/${task.name}`;
     try {
@@ -261,7 +263,7 @@ export function threadsOf(pid: number): { name: string; nice: number }[] {
       const stat = Deno.readTextFileSync(`${dir}/stat`);
       // Fields after the name (which may hold spaces): nice is the 19th.
       const nice = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[16]);
-      threads.push({ name, nice });
+      threads.push({ tid: task.name, name, nice });
     } catch {
       // The thread ended meanwhile.
     }
@@ -269,17 +271,20 @@ export function threadsOf(pid: number): { name: string; nice: number }[] {
   return threads;
 }
 
-/** The names of a process's page isolate threads (`worker-N`, Linux). */
+/**
+ * The ids of a process's page isolate threads, and its spawner's (those
+ * named `worker-N`, Linux): ids, since names repeat.
+ */
 export function isolateThreads(pid: number): string[] {
-  return threadsOf(pid).map(({ name }) => name)
-    .filter((name) => name.startsWith("worker-"));
+  return threadsOf(pid).filter(({ name }) => name.startsWith("worker-"))
+    .map(({ tid }) => tid);
 }
 
 /**
  * Waits, for up to 5 s, until a server that has answered its first page
  * request has its isolates up: the one that ran it, the spawner (which
  * starts the next ones) and the spawner's spare. Returns their threads'
- * names.
+ * ids.
  */
 export async function isolatesUp(pid: number): Promise<string[]> {
   const names = await eventually(

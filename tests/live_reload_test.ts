@@ -291,8 +291,7 @@ Deno.test({
       assertEquals(await events.next(), ["change", "reload"]);
       // No request has come since the save: the new isolate is warm()'s
       // (the spare, replaced by a new one, or one the server started).
-      const started = (names: string[]) =>
-        names.some((name) => !before.includes(name));
+      const started = (ids: string[]) => ids.some((id) => !before.includes(id));
       const after = await eventually(
         () => Promise.resolve(isolateThreads(pid)),
         started,
