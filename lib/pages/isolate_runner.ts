@@ -570,6 +570,11 @@ export function createIsolateRunner(
         const isolate = spawned.get(id);
         if (isolate !== undefined) exited(isolate, code);
       },
+      noSpares(reason) {
+        log(
+          `scriptserver: page isolates start on the server's thread from now on (each start pauses it for tens of milliseconds): ${reason}`,
+        );
+      },
     });
   }
 

@@ -28,6 +28,8 @@ export interface SpawnerEvents {
   failed(id: number, error: Error): void;
   /** A page isolate ended, with this exit code. */
   exited(id: number, code: number): void;
+  /** No spare can start, and why: the server starts its isolates itself. */
+  noSpares(reason: string): void;
 }
 
 /** A spawner, from the server's side. */
@@ -92,6 +94,7 @@ export class Spawner {
         return;
       case NO_SPARES:
         this.#usable = false;
+        this.#events.noSpares(message[1] as string);
         return;
       case FAILED: {
         const [, id, name, text, stack] = message as [
