@@ -35,7 +35,17 @@ function signed(mib: number): string {
 }
 
 /**
- * A server's RSS growth under a steady hello load, from 2 s into it: while
+ * How long the load runs before RSS is first read. Measured on 2026-12-03:
+ * under the hello load alone a server's RSS rose by 13–17 MiB between 2 s
+ * and ~20 s into it (its young generations growing to their size), then
+ * held within a few MiB; read from 2 s in, that rise was most of both the
+ * edits' figure and its reference.
+ */
+const STEADY_MS = 20_000;
+
+/**
+ * A server's RSS growth under a steady hello load, from
+ * {@linkcode STEADY_MS} into it: while
  * {@linkcode EDITS} edits of `_helper.ts` are made (`"edits"`), each asked
  * for until it shows, or for `ms` with no edits, the page asked for as
  * often. Returns the growth in MiB, its part in the first
@@ -54,8 +64,9 @@ async function rssUnderLoad(
       seconds: 1000,
       signal: loader.signal,
     }).catch(() => {});
-    // From when the load has run a while (connections open, code warm).
-    await new Promise((resolve) => setTimeout(resolve, 2000));
+    // From the load's steady state (connections open, code warm, heaps
+    // grown to their size).
+    await new Promise((resolve) => setTimeout(resolve, STEADY_MS));
     const before = rssOf(ours.pid);
     const started = Date.now();
     let warm = before;
@@ -121,6 +132,13 @@ async function makeSite(): Promise<string> {
  * `deno task start` caps them at two.
  */
 const ARENAS = "MALLOC_ARENA_MAX=2";
+
+/**
+ * One arena, for comparison: what the edits leave when every thread shares
+ * the main arena (measured on 2026-12-03: the 4–7 MiB arena heaps that grew
+ * under edits were gone, and the hello page was ~7% slower than with two).
+ */
+const ONE_ARENA = "MALLOC_ARENA_MAX=1";
 
 function start(
   root: string,
@@ -307,12 +325,12 @@ export async function isolateFigures(
       await Promise.all(spins);
     }
     // RSS after 1,000 edits of a helper under load: as `deno run` starts
-    // the server, and as `deno task start` does (two malloc arenas). The
-    // reference is a server under the same load for as long, asked for the
-    // page as often, with no edits: a server's RSS grows under load alone
-    // (measured: +15 MiB over 90 s, its heap and the allocator's), and that
-    // growth is not the edits'.
-    for (const env of [[], [ARENAS]]) {
+    // the server, as `deno task start` does (two malloc arenas), and with
+    // one arena for comparison. The reference is a server under the same
+    // load for as long, asked for the page as often, with no edits: a
+    // server's RSS grows under load alone (measured: +15 MiB over 90 s, its
+    // heap and the allocator's), and that growth is not the edits'.
+    for (const env of [[], [ARENAS], [ONE_ARENA]]) {
       const edited = await rssUnderLoad(root, env, "edits");
       const still = await rssUnderLoad(root, env, { ms: edited.ms });
       const share = edited.grown - still.grown;
