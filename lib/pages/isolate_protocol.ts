@@ -81,6 +81,14 @@ export const STRAY = 17;
  * stopped it (see guard.ts): `[TIMED_OUT, id]`. The isolate lives on.
  */
 export const TIMED_OUT = 18;
+/**
+ * A page ran past `--page-timeout` after an `await`, and the isolate
+ * stopped it, but V8 then dropped the code the isolate had queued to run
+ * (see guard.ts), so it cannot answer for its other requests:
+ * `[LOST, ids of the requests whose page may be the one stopped]`. The
+ * server answers every request the isolate has, and ends it.
+ */
+export const LOST = 19;
 /** A page is ending the isolate: `[EXITING, "Deno.exit(42)" or "self.close()", stack of the call]`. */
 export const EXITING = 16;
 

@@ -56,6 +56,7 @@ import {
   flatHeaders,
   headersOf,
   type IsolateSetup,
+  LOST,
   PING,
   PONG,
   PRESET,
@@ -816,6 +817,34 @@ export function createIsolateRunner(
         }
         return;
       }
+      case LOST: {
+        // The isolate stopped a page after an await, and V8 dropped what
+        // else it had queued: it cannot answer for its other requests.
+        // Each is answered here, and it ends, its thread with it.
+        const suspects = message[1] as number[];
+        const jobs = [...isolate.jobs.values()];
+        const named = isolate.blamed ??
+          jobs.find((job) => suspects.includes(job.id))?.name;
+        retire(isolate);
+        for (const job of jobs) {
+          const error = suspects.includes(job.id)
+            ? timedOut(job)
+            : new HttpError(
+              503,
+              "The page shared an isolate with a page that did not answer in time.",
+            );
+          settle(job, () => job.reject(error));
+        }
+        const others = jobs.filter((job) => !suspects.includes(job.id)).length;
+        log(
+          `scriptserver: ${
+            named === undefined ? "a page" : `page "${named}"`
+          } ran past --page-timeout after an await and was stopped; its isolate then could not answer for its other requests, so it was ended${
+            others === 0 ? "" : ` and ${others} of them were answered 503`
+          }`,
+        );
+        return;
+      }
       case STRAY: {
         const [, info, page] = message as [number, ErrorInfo, string?];
         log(
@@ -1104,6 +1133,14 @@ export function createIsolateRunner(
 
   function endingError(isolate: Isolate): Error {
     const { code, how, stack, error } = isolate.ending;
+    if (outOfMemory(error)) {
+      // Deno ends a Worker whose page exhausts its heap while it runs in a
+      // task of its own, as pages do (see page_worker.ts).
+      return new Error(
+        `exhausted its isolate's heap limit (${pageMemory} MiB, --page-memory), which ended the isolate`,
+        { cause: error },
+      );
+    }
     if (error !== undefined) {
       const ending = new Error(
         `ended its isolate with an uncaught error: ${describe(error)}`,
@@ -1124,6 +1161,15 @@ export function createIsolateRunner(
     return new Error(
       `ended its isolate unexpectedly (exit code ${code ?? "unknown"})`,
     );
+  }
+
+  /** Whether an isolate ended for exhausting its heap (also as the spawner relays it). */
+  function outOfMemory(error: unknown): boolean {
+    return error instanceof Error &&
+      ((error as { code?: unknown }).code === "ERR_WORKER_OUT_OF_MEMORY" ||
+        error.message.includes(
+          "Worker terminated due to reaching memory limit",
+        ));
   }
 
   function describe(error: unknown): string {
@@ -1233,13 +1279,20 @@ export function createIsolateRunner(
       const job = jobOf(isolate, message);
       if (job !== undefined) suspects.add(job);
     }
-    if (
-      suspects.size === 0 && isolate.blamed === undefined &&
-      late[0] !== undefined
-    ) {
-      suspects.add(late[0]);
+    if (suspects.size === 0 && isolate.blamed === undefined) {
+      // Its pages had all started: the one spinning (in a timer, or after
+      // I/O) is one of them, and nothing tells which (the first one late
+      // may be a page that waits).
+      for (const job of isolate.jobs.values()) suspects.add(job);
     }
-    const named = isolate.blamed ?? [...suspects][0]?.name;
+    const names = [...new Set([...suspects].map((job) => job.name))];
+    const named = isolate.blamed !== undefined
+      ? `page "${isolate.blamed}"`
+      : names.length === 0
+      ? "a page"
+      : names.length === 1
+      ? `page "${names[0]}"`
+      : `one of the pages ${names.map((name) => `"${name}"`).join(", ")}`;
     for (const job of [...isolate.jobs.values()]) {
       const error = suspects.has(job) ? timedOut(job) : new HttpError(
         503,
@@ -1251,9 +1304,7 @@ export function createIsolateRunner(
     if (closing) return;
     stuck++;
     log(
-      `scriptserver: ${
-        named === undefined ? "a page" : `page "${named}"`
-      } never yields after an await or in a timer, where its isolate cannot stop it: the isolate was ended, but Deno does not stop its thread, which uses a core until the server restarts (${stuck} of at most ${
+      `scriptserver: ${named} never yields after an await or in a timer, where its isolate cannot stop it: the isolate was ended, but Deno does not stop its thread, which uses a core until the server restarts (${stuck} of at most ${
         2 * most
       })`,
     );

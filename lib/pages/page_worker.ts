@@ -36,6 +36,7 @@ import {
   flatHeaders,
   headersOf,
   type IsolateSetup,
+  LOST,
   PING,
   PONG,
   PRESET,
@@ -52,7 +53,7 @@ import {
   TIMED_OUT,
   UNCLAIMED,
 } from "./isolate_protocol.ts";
-import { guarded } from "./guard.ts";
+import { guarded, runMicrotasks } from "./guard.ts";
 import { type SpareSetup, WAITING } from "./spawner_protocol.ts";
 import { threads } from "./threads.ts";
 // What pages import as "scriptserver": loaded before any page.
@@ -527,7 +528,39 @@ async function prepare(
   if (bodied) {
     call.parsedForm = await parseForm(call.parts.request, setup.maxFields);
   }
-  if (!guarded(() => run(call, fn), setup.pageTimeout)) stopped(TIMED_OUT);
+  // In a task of its own (see inbox), not in this microtask.
+  if (runMicrotasks === undefined) guardedPages(() => run(call, fn), []);
+  else {
+    await new Promise<void>((resolve) =>
+      setImmediate(() => {
+        guardedPages(() => run(call, fn), [call.id]);
+        resolve();
+      })
+    );
+  }
+}
+
+/**
+ * Starts pages (`start`) under the guard, and then runs the microtasks
+ * they queued (their code after an `await` of a settled promise) under it
+ * too. A page that runs past --page-timeout is stopped: before its first
+ * `await`, its request alone is dropped and `start` goes on (it is called
+ * again); after, this isolate's work ends (`ids`: the requests whose page
+ * may be the one stopped).
+ */
+function guardedPages(start: () => void, ids: readonly number[]): void {
+  let draining = false;
+  const pages = () => {
+    start();
+    if (runMicrotasks === undefined) return;
+    draining = true;
+    runMicrotasks();
+    draining = false;
+  };
+  while (!guarded(pages, setup.pageTimeout)) {
+    if (draining) return stoppedAfterAwait(ids);
+    stopped(TIMED_OUT);
+  }
 }
 
 /**
@@ -541,6 +574,25 @@ function stopped(kind: typeof TIMED_OUT | typeof PONG): void {
   if (lost === undefined) return;
   calls.delete(lost);
   send([kind, lost]);
+}
+
+/**
+ * The guard stopped a page's code after an `await` (a microtask). V8 then
+ * dropped every microtask still queued, any request's continuation among
+ * them, so this isolate cannot tell which requests it would still answer:
+ * it gives them all up, and the server answers them and ends it
+ * ({@linkcode LOST}). The suspects are the page running, if one was, else
+ * those of `ids` still unanswered (the microtasks run were theirs).
+ */
+function stoppedAfterAwait(ids: readonly number[]): void {
+  const suspects = running !== undefined
+    ? [running]
+    : ids.filter((id) => calls.has(id));
+  running = undefined;
+  calls.clear();
+  // Its last flush may have been dropped with the rest.
+  flushing = false;
+  send([LOST, suspects]);
 }
 
 function run(call: PageCall, page: PageFunction): void {
@@ -709,9 +761,30 @@ function handle(message: unknown[]): Promise<void> | undefined {
   return undefined;
 }
 
+/**
+ * Batches that wait for a turn of the event loop of their own. A message
+ * handler runs as a microtask (Deno's MessagePort delivers messages from a
+ * promise), where the queue cannot be run (see runMicrotasks in guard.ts),
+ * so its pages' code after an `await` would run past the guard; an
+ * immediate runs as a task of its own.
+ */
+const inbox: unknown[][][] = [];
+
 port.onmessage = ({ data: batch }: MessageEvent<unknown[][]>) => {
+  if (runMicrotasks === undefined) return take(batch);
+  inbox.push(batch);
+  if (inbox.length === 1) setImmediate(takeAll);
+};
+
+function takeAll(): void {
+  for (const batch of inbox.splice(0)) take(batch);
+}
+
+function take(batch: unknown[][]): void {
   // A page that was running when the last batch arrived and never
-  // returned was stopped by V8 (its heap was exhausted).
+  // returned was stopped by V8 (its heap was exhausted). That happens
+  // where pages run in a microtask (no runMicrotasks); in a task of their
+  // own, Deno ends the isolate instead (the server says why).
   stopped(PONG);
   // The batch is acknowledged once each of its pages has started (after
   // its import and form): until then the server holds back new requests,
@@ -733,14 +806,12 @@ port.onmessage = ({ data: batch }: MessageEvent<unknown[][]>) => {
       }
     }
   };
-  if (!batch.some((message) => message[0] === REQUEST)) step();
-  else {
-    // Pages run under the guard: one that runs past --page-timeout is
-    // stopped, and the batch goes on from the next message.
-    while (!guarded(step, setup.pageTimeout)) stopped(TIMED_OUT);
-  }
+  const ids = batch.filter((message) => message[0] === REQUEST)
+    .map((message) => message[1] as number);
+  if (ids.length === 0) step();
+  else guardedPages(step, ids);
   if (pingOnly) starting = -1;
   else started();
-};
+}
 
 send([READY]);
