@@ -154,8 +154,7 @@ Deno.test({
   async fn() {
     await using dir = await tempTree({
       ...SITE,
-      "whoami.ts":
-        `export default () => Deno.readLinkSync("/proc/thread-self").split("/").pop();`,
+      "whoami.ts": whoami(0),
       // After an await of a settled promise: within the guard's reach.
       "spin_after.ts":
         "export default async (ctx) => { await ctx.session; while (true) {} };",
