@@ -195,7 +195,7 @@ Deno.test({
       const next = await get(server, "/whoami.ts");
       assertEquals(next.status, 200);
       assert(next.body !== thread);
-      assert(!server.stderr.text.includes("never yields after an await"));
+      assert(!server.stderr.text.includes("never yields after I/O"));
     } finally {
       assertEquals((await server.stop()).code, 0);
     }
@@ -232,7 +232,7 @@ Deno.test("requests that shared an isolate with a page that spins in a timer get
     // The log says that it cost a thread, naming the page (with the slow
     // one, if that one was still waiting when the isolate was ended).
     await server.stderr.waitFor((l) =>
-      l.includes("never yields after an await or in a timer") &&
+      l.includes("never yields after I/O or in a timer") &&
       l.includes('"spin_later.ts"') &&
       l.includes("(1 of at most 2)")
     );
@@ -242,7 +242,7 @@ Deno.test("requests that shared an isolate with a page that spins in a timer get
   }
 });
 
-Deno.test("isolates ended while stuck count against the limit: a flood of pages that spin after an await starts no threads forever", async () => {
+Deno.test("isolates ended while stuck count against the limit: a flood of pages that spin after a timer starts no threads forever", async () => {
   await using dir = await tempTree(SITE);
   const server = await spawnServer({
     root: dir.path,

@@ -1271,9 +1271,9 @@ export function createIsolateRunner(
       return;
     }
     // It runs a page that never yields, and did not stop it (the page
-    // spins after an await, or in a timer): end it. The spinning page
-    // is one of the batch it never acknowledged (if all were, the late
-    // one is named); the other requests it had are answered too.
+    // spins after I/O, or in a timer): end it. The spinning page is one
+    // of the batch it never acknowledged (if all were, any of its
+    // requests); the other requests it had are answered too.
     const suspects = new Set<Job>();
     for (const message of isolate.unacked ?? []) {
       const job = jobOf(isolate, message);
@@ -1304,7 +1304,7 @@ export function createIsolateRunner(
     if (closing) return;
     stuck++;
     log(
-      `scriptserver: ${named} never yields after an await or in a timer, where its isolate cannot stop it: the isolate was ended, but Deno does not stop its thread, which uses a core until the server restarts (${stuck} of at most ${
+      `scriptserver: ${named} never yields after I/O or in a timer, where its isolate cannot stop it: the isolate was ended, but Deno does not stop its thread, which uses a core until the server restarts (${stuck} of at most ${
         2 * most
       })`,
     );

@@ -777,7 +777,12 @@ port.onmessage = ({ data: batch }: MessageEvent<unknown[][]>) => {
 };
 
 function takeAll(): void {
-  for (const batch of inbox.splice(0)) take(batch);
+  try {
+    while (inbox.length > 0) take(inbox.shift()!);
+  } finally {
+    // Should one fail, the batches after it still get their turn.
+    if (inbox.length > 0) setImmediate(takeAll);
+  }
 }
 
 function take(batch: unknown[][]): void {
