@@ -157,7 +157,7 @@ Deno.test({
       "whoami.ts": whoami(0),
       // After an await of a settled promise: within the guard's reach.
       "spin_after.ts":
-        "export default async (ctx) => { await ctx.session; while (true) {} };",
+        "export default async (ctx) => { await ctx.session; console.error('spin_after.ts spins'); while (true) {} };",
       "slow.ts":
         "export default () => new Promise((done) => setTimeout(() => done('slow done'), 20_000));",
     });
@@ -174,9 +174,15 @@ Deno.test({
       assert(isolateThreads(pid).includes(thread));
       const slow = get(server, "/slow.ts");
       assertEquals((await get(server, "/whoami.ts")).body, thread);
-      const spun = await get(server, "/spin_after.ts");
+      const spinning = get(server, "/spin_after.ts");
+      await server.stderr.waitFor((l) => l.includes("spin_after.ts spins"));
+      // Sent while it spins: it is not lost with that isolate, but goes to
+      // another (once the server sees the isolate silent, or when it ends).
+      const meanwhile = get(server, "/hello.ts?n=7");
+      const spun = await spinning;
       assertEquals(spun.status, 503);
       assertStringIncludes(spun.body, "did not answer within 1 s");
+      assertEquals((await meanwhile).body, "hello 7");
       const shared = await slow;
       assertEquals(shared.status, 503);
       assertStringIncludes(shared.body, "shared an isolate with a page");

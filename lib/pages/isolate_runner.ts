@@ -822,10 +822,12 @@ export function createIsolateRunner(
         // else it had queued: it cannot answer for its other requests.
         // Each is answered here, and it ends, its thread with it.
         const suspects = message[1] as number[];
+        retire(isolate);
+        // Those it was not sent yet go to another isolate.
+        reroute(isolate);
         const jobs = [...isolate.jobs.values()];
         const named = isolate.blamed ??
           jobs.find((job) => suspects.includes(job.id))?.name;
-        retire(isolate);
         for (const job of jobs) {
           const error = suspects.includes(job.id)
             ? timedOut(job)
