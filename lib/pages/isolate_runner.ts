@@ -821,23 +821,21 @@ export function createIsolateRunner(
         // The isolate stopped a page after an await, and V8 dropped what
         // else it had queued: it cannot answer for its other requests.
         // Each is answered here, and it ends, its thread with it.
-        const suspects = message[1] as number[];
+        const suspects = new Set(message[1] as number[]);
         retire(isolate);
         // Those it was not sent yet go to another isolate.
         reroute(isolate);
         const jobs = [...isolate.jobs.values()];
         const named = isolate.blamed ??
-          jobs.find((job) => suspects.includes(job.id))?.name;
+          jobs.find((job) => suspects.has(job.id))?.name;
         for (const job of jobs) {
-          const error = suspects.includes(job.id)
-            ? timedOut(job)
-            : new HttpError(
-              503,
-              "The page shared an isolate with a page that did not answer in time.",
-            );
+          const error = suspects.has(job.id) ? timedOut(job) : new HttpError(
+            503,
+            "The page shared an isolate with a page that did not answer in time.",
+          );
           settle(job, () => job.reject(error));
         }
-        const others = jobs.filter((job) => !suspects.includes(job.id)).length;
+        const others = jobs.filter((job) => !suspects.has(job.id)).length;
         log(
           `scriptserver: ${
             named === undefined ? "a page" : `page "${named}"`

@@ -528,9 +528,31 @@ async function prepare(
   if (bodied) {
     call.parsedForm = await parseForm(call.parts.request, setup.maxFields);
   }
-  // In a task of its own (see inbox), not in this microtask.
-  if (runMicrotasks === undefined) guardedPages(() => run(call, fn), []);
+  // In a task of its own (see inTask), not in this microtask.
+  if (runMicrotasks === undefined) guardedPages(() => run(call, fn), () => []);
   else await runSoon(call, fn);
+}
+
+/**
+ * Work that waits for a turn of the event loop of its own. A message
+ * handler, or code after an `await`, runs as a microtask, where the queue
+ * cannot be run (see runMicrotasks in guard.ts), so its pages' code after
+ * an `await` would run past the guard; an immediate runs as a task.
+ */
+const later: (() => void)[] = [];
+
+function inTask(work: () => void): void {
+  later.push(work);
+  if (later.length === 1) setImmediate(runLater);
+}
+
+function runLater(): void {
+  try {
+    while (later.length > 0) later.shift()!();
+  } finally {
+    // Should one fail, the work after it still gets its turn.
+    if (later.length > 0) setImmediate(runLater);
+  }
 }
 
 /** Pages ready to run once their import or form is done (see runSoon). */
@@ -543,7 +565,7 @@ let ready: { call: PageCall; page: PageFunction; started: () => void }[] = [];
 function runSoon(call: PageCall, page: PageFunction): Promise<void> {
   return new Promise((started) => {
     ready.push({ call, page, started });
-    if (ready.length === 1) setImmediate(runReady);
+    if (ready.length === 1) inTask(runReady);
   });
 }
 
@@ -557,7 +579,7 @@ function runReady(): void {
         const { call, page } = group[next++]!;
         run(call, page);
       }
-    }, group.map(({ call }) => call.id));
+    }, () => group.map(({ call }) => call.id));
   } finally {
     for (const { started } of group) started();
   }
@@ -569,9 +591,12 @@ function runReady(): void {
  * too. A page that runs past --page-timeout is stopped: before its first
  * `await`, its request alone is dropped and `start` goes on (it is called
  * again); after, this isolate's work ends (`ids`: the requests whose page
- * may be the one stopped).
+ * may be the one stopped, asked for only then).
  */
-function guardedPages(start: () => void, ids: readonly number[]): void {
+function guardedPages(
+  start: () => void,
+  ids: () => readonly number[],
+): void {
   let draining = false;
   const pages = () => {
     start();
@@ -581,7 +606,7 @@ function guardedPages(start: () => void, ids: readonly number[]): void {
     draining = false;
   };
   while (!guarded(pages, setup.pageTimeout)) {
-    if (draining) return stoppedAfterAwait(ids);
+    if (draining) return stoppedAfterAwait(ids());
     stopped(TIMED_OUT);
   }
 }
@@ -784,29 +809,12 @@ function handle(message: unknown[]): Promise<void> | undefined {
   return undefined;
 }
 
-/**
- * Batches that wait for a turn of the event loop of their own. A message
- * handler runs as a microtask (Deno's MessagePort delivers messages from a
- * promise), where the queue cannot be run (see runMicrotasks in guard.ts),
- * so its pages' code after an `await` would run past the guard; an
- * immediate runs as a task of its own.
- */
-const inbox: unknown[][][] = [];
-
+// Deno's MessagePort delivers messages from a promise: a batch is taken
+// in a task of its own (see inTask).
 port.onmessage = ({ data: batch }: MessageEvent<unknown[][]>) => {
-  if (runMicrotasks === undefined) return take(batch);
-  inbox.push(batch);
-  if (inbox.length === 1) setImmediate(takeAll);
+  if (runMicrotasks === undefined) take(batch);
+  else inTask(() => take(batch));
 };
-
-function takeAll(): void {
-  try {
-    while (inbox.length > 0) take(inbox.shift()!);
-  } finally {
-    // Should one fail, the batches after it still get their turn.
-    if (inbox.length > 0) setImmediate(takeAll);
-  }
-}
 
 function take(batch: unknown[][]): void {
   // A page that was running when the last batch arrived and never
@@ -834,10 +842,12 @@ function take(batch: unknown[][]): void {
       }
     }
   };
-  const ids = batch.filter((message) => message[0] === REQUEST)
-    .map((message) => message[1] as number);
-  if (ids.length === 0) step();
-  else guardedPages(step, ids);
+  if (!batch.some((message) => message[0] === REQUEST)) step();
+  else {
+    guardedPages(step, () =>
+      batch.filter((message) => message[0] === REQUEST)
+        .map((message) => message[1] as number));
+  }
   if (pingOnly) starting = -1;
   else started();
 }
