@@ -157,7 +157,7 @@ Deno.test({
       "whoami.ts": whoami(0),
       // After an await of a settled promise: within the guard's reach.
       "spin_after.ts":
-        "export default async (ctx) => { await ctx.session; console.error('spin_after.ts spins'); while (true) {} };",
+        "export default async (ctx) => { await ctx.session; if (!ctx.query.has('spin')) return 'calm'; console.error('spin_after.ts spins'); while (true) {} };",
       "slow.ts":
         "export default () => new Promise((done) => setTimeout(() => done('slow done'), 20_000));",
     });
@@ -174,7 +174,9 @@ Deno.test({
       assert(isolateThreads(pid).includes(thread));
       const slow = get(server, "/slow.ts");
       assertEquals((await get(server, "/whoami.ts")).body, thread);
-      const spinning = get(server, "/spin_after.ts");
+      // Imported first: the spin below is on the path of a loaded page.
+      assertEquals((await get(server, "/spin_after.ts")).body, "calm");
+      const spinning = get(server, "/spin_after.ts?spin");
       await server.stderr.waitFor((l) => l.includes("spin_after.ts spins"));
       // Sent while it spins: it is not lost with that isolate, but goes to
       // another (once the server sees the isolate silent, or when it ends).
@@ -201,6 +203,21 @@ Deno.test({
       const next = await get(server, "/whoami.ts");
       assertEquals(next.status, 200);
       assert(next.body !== thread);
+      // In the new isolate, the page's first request (its import first) is
+      // stopped alike, and costs no thread either.
+      const first = await get(server, "/spin_after.ts?spin");
+      assertEquals(first.status, 503);
+      await server.stderr.waitFor((l) =>
+        l.includes('page "spin_after.ts" ran past --page-timeout') &&
+        !l.includes("of them were answered")
+      );
+      const threadsAfter = await eventually(
+        () => Promise.resolve(isolateThreads(pid)),
+        (ids) => !ids.includes(next.body),
+        5_000,
+      );
+      assert(!threadsAfter.includes(next.body), `${next.body} still runs`);
+      assertEquals((await get(server, "/hello.ts?n=8")).body, "hello 8");
       assert(!server.stderr.text.includes("never yields after I/O"));
     } finally {
       assertEquals((await server.stop()).code, 0);
