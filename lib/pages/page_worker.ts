@@ -167,6 +167,8 @@ globalThis.addEventListener("unhandledrejection", (event) => {
 let outbox: unknown[][] = [];
 let transfers: Transferable[] = [];
 let flushing = false;
+/** Whether messages wait for the end of the task that sends them (see sendingOnce). */
+let holding = false;
 
 function send(message: unknown[], transfer?: Transferable): void {
   outbox.push(message);
@@ -175,9 +177,26 @@ function send(message: unknown[], transfer?: Transferable): void {
 }
 
 function schedule(): void {
-  if (flushing) return;
+  if (flushing || holding) return;
   flushing = true;
   queueMicrotask(flush);
+}
+
+/**
+ * Runs `work` (a task's pages), sending what it sends in one message at
+ * its end: its pages' answers go out with the batch's ACK, so that the
+ * server, which holds back the next batch until the ACK, never sees an
+ * answer without it (a visitor's next request would find this isolate
+ * still busy, and start another), and wakes once.
+ */
+function sendingOnce(work: () => void): void {
+  holding = true;
+  try {
+    work();
+  } finally {
+    holding = false;
+    if (outbox.length > 0 && !flushing) flush();
+  }
 }
 
 function flush(): void {
@@ -570,6 +589,10 @@ function runSoon(call: PageCall, page: PageFunction): Promise<void> {
 }
 
 function runReady(): void {
+  sendingOnce(runGroup);
+}
+
+function runGroup(): void {
   const group = ready;
   ready = [];
   let next = 0;
@@ -579,6 +602,8 @@ function runReady(): void {
         const { call, page } = group[next++]!;
         run(call, page);
       }
+      // Now, so that the ACK goes out with their answers (sendingOnce).
+      for (const { started } of group) started();
     }, () => group.map(({ call }) => call.id));
   } finally {
     for (const { started } of group) started();
@@ -817,6 +842,10 @@ port.onmessage = ({ data: batch }: MessageEvent<unknown[][]>) => {
 };
 
 function take(batch: unknown[][]): void {
+  sendingOnce(() => takeBatch(batch));
+}
+
+function takeBatch(batch: unknown[][]): void {
   // A page that was running when the last batch arrived and never
   // returned was stopped by V8 (its heap was exhausted). That happens
   // where pages run in a microtask (no runMicrotasks); in a task of their
@@ -841,6 +870,10 @@ function take(batch: unknown[][]): void {
         pending.then(started);
       }
     }
+    // Before the guard runs the code they resumed: the ACK goes out with
+    // the answers of the pages (sendingOnce).
+    if (pingOnly) starting = -1;
+    else started();
   };
   if (!batch.some((message) => message[0] === REQUEST)) step();
   else {
@@ -848,8 +881,6 @@ function take(batch: unknown[][]): void {
       batch.filter((message) => message[0] === REQUEST)
         .map((message) => message[1] as number));
   }
-  if (pingOnly) starting = -1;
-  else started();
 }
 
 send([READY]);
