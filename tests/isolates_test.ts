@@ -28,10 +28,11 @@ const SITE = {
   // at once (ones sent with it wait half a second: see below).
   "spin.ts":
     "export default () => { console.error('spin.ts spins'); while (true) {} };",
-  // It spins after waiting for a timer: beyond the isolate's own guard
-  // (guard.ts), which covers code after an await of a settled promise.
-  "spin_later.ts":
-    "export default async () => { await new Promise((done) => setTimeout(done, 1)); console.error('spin_later.ts spins'); while (true) {} };",
+  // It spins after a timer of node:timers: beyond the isolate's own guard
+  // (guard.ts), which covers code after an await of a settled promise and
+  // the global timers, as code that I/O resumes is (most of the time).
+  "spin_beyond.ts":
+    "import { setTimeout as later } from 'node:timers'; export default async () => { await new Promise((done) => later(done, 1)); console.error('spin_beyond.ts spins'); while (true) {} };",
   "hello.ts": `export default (ctx) => "hello " + (ctx.query.get("n") ?? "");`,
   "hello.tpl": "template $name",
   "a.txt": "static",
@@ -218,23 +219,94 @@ Deno.test({
       );
       assert(!threadsAfter.includes(next.body), `${next.body} still runs`);
       assertEquals((await get(server, "/hello.ts?n=8")).body, "hello 8");
-      assert(!server.stderr.text.includes("never yields after I/O"));
+      assert(!server.stderr.text.includes("never yields where"));
     } finally {
       assertEquals((await server.stop()).code, 0);
     }
   },
 });
 
-Deno.test("requests that shared an isolate with a page that spins in a timer get 503, and the spinning page is among those named", async () => {
+Deno.test({
+  name:
+    "a page that spins in a timer, or after awaiting one, is stopped by its isolate: it costs the isolate, not a thread, and the page is named",
+  ignore: Deno.build.os !== "linux",
+  async fn() {
+    await using dir = await tempTree({
+      ...SITE,
+      "whoami.ts": whoami(0),
+      // After `await sleep(1)`: the code a timer resumes.
+      "spin_later.ts":
+        "export default async () => { await new Promise((done) => setTimeout(done, 1)); console.error('spin_later.ts spins'); while (true) {} };",
+      // In a timer it leaves behind, once its request is answered.
+      "leave.ts":
+        "export default () => { setTimeout(() => { console.error('leave.ts spins'); while (true) {} }, 1); return 'left'; };",
+      "slow.ts":
+        "export default () => new Promise((done) => setTimeout(() => done('slow done'), 20_000));",
+    });
+    const server = await spawnServer({
+      root: dir.path,
+      // Reading /proc/thread-self takes all permissions.
+      permissions: ["--allow-all"],
+      // One isolate: the pages below share it.
+      args: ["--isolates", "1", "--page-timeout", "1s"],
+    });
+    const pid = server.process.pid;
+    /** Waits until `thread` has ended; then the next page runs elsewhere. */
+    const gone = async (thread: string) => {
+      const threads = await eventually(
+        () => Promise.resolve(isolateThreads(pid)),
+        (ids) => !ids.includes(thread),
+        5_000,
+      );
+      assert(!threads.includes(thread), `${thread} still runs ${threads}`);
+      const next = await get(server, "/whoami.ts");
+      assertEquals(next.status, 200);
+      assert(next.body !== thread);
+      return next.body;
+    };
+    try {
+      const thread = (await get(server, "/whoami.ts")).body;
+      assert(isolateThreads(pid).includes(thread));
+      const slow = get(server, "/slow.ts");
+      assertEquals((await get(server, "/whoami.ts")).body, thread);
+      const spun = await get(server, "/spin_later.ts");
+      assertEquals(spun.status, 503);
+      assertStringIncludes(spun.body, "did not answer within 1 s");
+      // Answered too: late by then (as it is a second after it started),
+      // or as having shared the isolate.
+      assertEquals((await slow).status, 503);
+      await server.stderr.waitFor((l) =>
+        l.includes(
+          'page "spin_later.ts" ran past --page-timeout in a timer and was stopped',
+        )
+      );
+      const second = await gone(thread);
+      // A timer left by a page already answered: its module names it.
+      assertEquals((await get(server, "/leave.ts")).body, "left");
+      await server.stderr.waitFor((l) =>
+        l.includes(
+          'page "leave.ts" ran past --page-timeout in a timer and was stopped',
+        ) && !l.includes("of them were answered")
+      );
+      await gone(second);
+      assertEquals((await get(server, "/hello.ts?n=9")).body, "hello 9");
+      assert(!server.stderr.text.includes("never yields where"));
+      assert(!server.stderr.text.includes("uses a core until"));
+    } finally {
+      assertEquals((await server.stop()).code, 0);
+    }
+  },
+});
+
+Deno.test("requests that shared an isolate with a page that spins beyond the guard (after I/O) get 503, and the spinning page is among those named", async () => {
   await using dir = await tempTree({
     ...SITE,
     "slow.ts":
       "export default () => new Promise((done) => setTimeout(() => done('slow done'), 20_000));",
   });
   // One isolate: the slow page and the spinning one share it. The page
-  // spins after a timer, where the isolate cannot stop it: the server
-  // ends the isolate. Both are late by then, and nothing tells which of
-  // the two spins.
+  // spins where the isolate cannot stop it: the server ends the isolate.
+  // Both are late by then, and nothing tells which of the two spins.
   const server = await spawnServer({
     root: dir.path,
     args: ["--isolates", "1", "--page-timeout", "1s"],
@@ -243,20 +315,20 @@ Deno.test("requests that shared an isolate with a page that spins in a timer get
     const slow = get(server, "/slow.ts");
     // A page answered after the slow one started: it is in the isolate.
     assertEquals((await get(server, "/hello.ts?n=5")).body, "hello 5");
-    const spun = await get(server, "/spin_later.ts");
+    const spun = await get(server, "/spin_beyond.ts");
     assertEquals(spun.status, 503);
     assertStringIncludes(spun.body, "did not answer within 1 s");
     const shared = await slow;
     assertEquals(shared.status, 503);
     assertStringIncludes(shared.body, "did not answer within 1 s");
     await server.stderr.waitFor((l) =>
-      l.includes('page "spin_later.ts" did not answer within 1 s')
+      l.includes('page "spin_beyond.ts" did not answer within 1 s')
     );
     // The log says that it cost a thread, naming the page (with the slow
     // one, if that one was still waiting when the isolate was ended).
     await server.stderr.waitFor((l) =>
-      l.includes("never yields after I/O or in a timer") &&
-      l.includes('"spin_later.ts"') &&
+      l.includes("never yields where its isolate cannot stop it") &&
+      l.includes('"spin_beyond.ts"') &&
       l.includes("(1 of at most 2)")
     );
     assertEquals((await get(server, "/hello.ts?n=6")).body, "hello 6");
@@ -265,7 +337,7 @@ Deno.test("requests that shared an isolate with a page that spins in a timer get
   }
 });
 
-Deno.test("isolates ended while stuck count against the limit: a flood of pages that spin after a timer starts no threads forever", async () => {
+Deno.test("isolates ended while stuck count against the limit: a flood of pages that spin beyond the guard starts no threads forever", async () => {
   await using dir = await tempTree(SITE);
   const server = await spawnServer({
     root: dir.path,
@@ -274,7 +346,7 @@ Deno.test("isolates ended while stuck count against the limit: a flood of pages 
   try {
     // Twice --isolates: each is ended, and its thread (Deno 2.9.6) spins on.
     for (let i = 0; i < 2; i++) {
-      assertEquals((await get(server, "/spin_later.ts")).status, 503);
+      assertEquals((await get(server, "/spin_beyond.ts")).status, 503);
     }
     await server.stderr.waitFor((l) =>
       l.includes("no more isolates start until the server restarts")
@@ -660,6 +732,35 @@ Deno.test({
       }
     }
   },
+});
+
+Deno.test("pages' timers work as Deno's under the guard: arguments, order, intervals, and timers cleared once due", async () => {
+  await using dir = await tempTree({
+    "timers.ts": `export default () => new Promise((done) => {
+  const seen = [];
+  setTimeout((a, b) => seen.push("late " + a + b), 10, 1, 2);
+  setTimeout(() => seen.push("soon"), 0);
+  // Both due in the same turn: the first clears the second.
+  setTimeout(() => { seen.push("first"); clearTimeout(second); }, 1);
+  const second = setTimeout(() => seen.push("second"), 1);
+  setImmediate((x) => immediate = "immediate " + x, "x");
+  let immediate;
+  let ticks = 0;
+  const interval = setInterval(() => {
+    if (++ticks === 3) clearInterval(interval);
+  }, 1);
+  setTimeout(() => done(seen.join(", ") + "; " + immediate + "; ticks " + ticks), 50);
+});`,
+  });
+  const server = await spawnServer({ root: dir.path });
+  try {
+    assertEquals(
+      (await get(server, "/timers.ts")).body,
+      "soon, first, late 12; immediate x; ticks 3",
+    );
+  } finally {
+    assertEquals((await server.stop()).code, 0);
+  }
 });
 
 Deno.test("module state lives as long as the page's isolate: a guestbook in _store.ts", async () => {

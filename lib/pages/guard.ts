@@ -12,8 +12,10 @@
  *
  * It covers what runs synchronously within the call: a page's body up to
  * its first `await`, and, through {@linkcode runMicrotasks}, its code after
- * an `await` of a promise that is already settled. Code run later, after
- * I/O or in a timer, is not guarded; the server ends such an isolate (see
+ * an `await` of a promise that is already settled. Page isolates also run
+ * their pages' timers under it (see page_worker.ts). Code run after I/O is
+ * not guarded: nothing public or internal lets an isolate run it within a
+ * call of its own; the server ends such an isolate (see
  * isolate_runner.ts).
  *
  * @module

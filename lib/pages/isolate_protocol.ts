@@ -82,13 +82,16 @@ export const STRAY = 17;
  */
 export const TIMED_OUT = 18;
 /**
- * A page ran past `--page-timeout` after an `await`, and the isolate
- * stopped it, but V8 then dropped the code the isolate had queued to run
- * (see guard.ts), so it cannot answer for its other requests:
- * `[LOST, ids of the requests whose page may be the one stopped]`. The
- * server answers every request the isolate has, and ends it.
+ * A page ran past `--page-timeout` after an `await`, or in a timer, and
+ * the isolate stopped it, but V8 then dropped the code the isolate had
+ * queued to run (see guard.ts), so it cannot answer for its other
+ * requests: `[LOST, ids of the requests whose page may be the one stopped,
+ * where (LostWhere), the page's name when none of them is its request]`.
+ * The server answers every request the isolate has, and ends it.
  */
 export const LOST = 19;
+/** Where a page was stopped, in a {@linkcode LOST} message. */
+export type LostWhere = "after an await" | "in a timer";
 /** A page is ending the isolate: `[EXITING, "Deno.exit(42)" or "self.close()", stack of the call]`. */
 export const EXITING = 16;
 

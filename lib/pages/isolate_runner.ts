@@ -57,6 +57,7 @@ import {
   headersOf,
   type IsolateSetup,
   LOST,
+  type LostWhere,
   PING,
   PONG,
   PRESET,
@@ -380,6 +381,11 @@ class Isolate {
   overdue = false;
   /** While overdue: the page of its last batch answered 503 for it. */
   blamed: string | undefined;
+  /**
+   * While overdue with its pages all started: those answered 503 while it
+   * had a while to stop the one that spins (any of them may be it).
+   */
+  readonly lateNames = new Set<string>();
   retiring = false;
   ended = false;
   ending: Ending = {};
@@ -818,15 +824,21 @@ export function createIsolateRunner(
         return;
       }
       case LOST: {
-        // The isolate stopped a page after an await, and V8 dropped what
-        // else it had queued: it cannot answer for its other requests.
-        // Each is answered here, and it ends, its thread with it.
-        const suspects = new Set(message[1] as number[]);
+        // The isolate stopped a page after an await or in a timer, and V8
+        // dropped what else it had queued: it cannot answer for its other
+        // requests. Each is answered here, and it ends, its thread with it.
+        const [, ids, where = "after an await", page] = message as [
+          number,
+          number[],
+          LostWhere?,
+          string?,
+        ];
+        const suspects = new Set(ids);
         retire(isolate);
         // Those it was not sent yet go to another isolate.
         reroute(isolate);
         const jobs = [...isolate.jobs.values()];
-        const named = isolate.blamed ??
+        const named = isolate.blamed ?? page ??
           jobs.find((job) => suspects.has(job.id))?.name;
         for (const job of jobs) {
           const error = suspects.has(job.id) ? timedOut(job) : new HttpError(
@@ -839,7 +851,7 @@ export function createIsolateRunner(
         log(
           `scriptserver: ${
             named === undefined ? "a page" : `page "${named}"`
-          } ran past --page-timeout after an await and was stopped; its isolate then could not answer for its other requests, so it was ended${
+          } ran past --page-timeout ${where} and was stopped; its isolate then could not answer for its other requests, so it was ended${
             others === 0 ? "" : ` and ${others} of them were answered 503`
           }`,
         );
@@ -1270,8 +1282,22 @@ export function createIsolateRunner(
       }
       return;
     }
+    if (
+      isolate.unacked === undefined &&
+      Date.now() - isolate.heardAt < pageTimeout + GUARD_GRACE_MS
+    ) {
+      // Its pages had all started, and one never yields: in a timer, or
+      // in code a timer resumed, the isolate stops it within
+      // --page-timeout of when it last spoke (see guardTimers in
+      // page_worker.ts). The late requests are answered meanwhile.
+      for (const job of late) {
+        isolate.lateNames.add(job.name);
+        settle(job, () => job.reject(timedOut(job)));
+      }
+      return;
+    }
     // It runs a page that never yields, and did not stop it (the page
-    // spins after I/O, or in a timer): end it. The spinning page is one
+    // spins after I/O): end it. The spinning page is one
     // of the batch it never acknowledged (if all were, any of its
     // requests); the other requests it had are answered too.
     const suspects = new Set<Job>();
@@ -1280,12 +1306,17 @@ export function createIsolateRunner(
       if (job !== undefined) suspects.add(job);
     }
     if (suspects.size === 0 && isolate.blamed === undefined) {
-      // Its pages had all started: the one spinning (in a timer, or after
-      // I/O) is one of them, and nothing tells which (the first one late
-      // may be a page that waits).
+      // Its pages had all started: the one spinning (after I/O) is one
+      // of them, or of those answered late meanwhile, and nothing tells
+      // which (the first one late may be a page that waits).
       for (const job of isolate.jobs.values()) suspects.add(job);
     }
-    const names = [...new Set([...suspects].map((job) => job.name))];
+    const names = [
+      ...new Set([
+        ...isolate.lateNames,
+        ...[...suspects].map((job) => job.name),
+      ]),
+    ].sort();
     const named = isolate.blamed !== undefined
       ? `page "${isolate.blamed}"`
       : names.length === 0
@@ -1304,7 +1335,7 @@ export function createIsolateRunner(
     if (closing) return;
     stuck++;
     log(
-      `scriptserver: ${named} never yields after I/O or in a timer, where its isolate cannot stop it: the isolate was ended, but Deno does not stop its thread, which uses a core until the server restarts (${stuck} of at most ${
+      `scriptserver: ${named} never yields where its isolate cannot stop it (after I/O, say): the isolate was ended, but Deno does not stop its thread, which uses a core until the server restarts (${stuck} of at most ${
         2 * most
       })`,
     );

@@ -37,6 +37,7 @@ import {
   headersOf,
   type IsolateSetup,
   LOST,
+  type LostWhere,
   PING,
   PONG,
   PRESET,
@@ -254,16 +255,18 @@ let running: number | undefined;
 /** Pages by URL: this isolate lives for one version of the code. */
 const pages = new Map<
   string,
-  { promise: Promise<PageFunction>; ready?: PageFunction }
+  { name: string; promise: Promise<PageFunction>; ready?: PageFunction }
 >();
 
 function pageAt(url: string, name: string) {
   let entry = pages.get(url);
   if (entry === undefined) {
     const promise = importPage(url, name);
-    const created: { promise: Promise<PageFunction>; ready?: PageFunction } = {
-      promise,
-    };
+    const created: {
+      name: string;
+      promise: Promise<PageFunction>;
+      ready?: PageFunction;
+    } = { name, promise };
     promise.then((page) => created.ready = page, () => {});
     pages.set(url, created);
     entry = created;
@@ -559,10 +562,12 @@ async function prepare(
  * an `await` would run past the guard; an immediate runs as a task.
  */
 const later: (() => void)[] = [];
+/** The isolate's own, before pages' are guarded (see guardTimers). */
+const immediate = setImmediate;
 
 function inTask(work: () => void): void {
   later.push(work);
-  if (later.length === 1) setImmediate(runLater);
+  if (later.length === 1) immediate(runLater);
 }
 
 function runLater(): void {
@@ -570,7 +575,7 @@ function runLater(): void {
     while (later.length > 0) later.shift()!();
   } finally {
     // Should one fail, the work after it still gets its turn.
-    if (later.length > 0) setImmediate(runLater);
+    if (later.length > 0) immediate(runLater);
   }
 }
 
@@ -650,23 +655,159 @@ function stopped(kind: typeof TIMED_OUT | typeof PONG): void {
 }
 
 /**
- * The guard stopped a page's code after an `await` (a microtask). V8 then
+ * The guard stopped a page's code after an `await` (a microtask), or in a
+ * timer (see {@linkcode guardTimers}). V8 then
  * dropped every microtask still queued, any request's continuation among
  * them, so this isolate cannot tell which requests it would still answer:
  * it gives them all up, and the server answers them and ends it
  * ({@linkcode LOST}). The suspects are the page running, if one was, else
- * those of `ids` still unanswered (the microtasks run were theirs).
+ * those of `ids` still unanswered (the microtasks run were theirs), else
+ * all.
  */
-function stoppedAfterAwait(ids: readonly number[]): void {
-  const suspects = running !== undefined
+function stoppedAfterAwait(
+  ids: readonly number[],
+  where: LostWhere = "after an await",
+  page?: string,
+): void {
+  let suspects = running !== undefined
     ? [running]
     : ids.filter((id) => calls.has(id));
+  // The queue also held code that I/O resumed (Deno sometimes resumes it
+  // just before a task of the isolate's): if none of `ids` is left, and
+  // no page is known (`page`, which none of them is), it may be any
+  // request's.
+  if (suspects.length === 0 && page === undefined) {
+    suspects = [...calls.keys()];
+  }
+  // Named here too: the server may have answered them (late) already.
+  page ??= calls.get(suspects[0]!)?.name;
   running = undefined;
   calls.clear();
   // Its last flush may have been dropped with the rest.
   flushing = false;
-  send([LOST, suspects]);
+  send([LOST, suspects, where, page]);
 }
+
+/** A timer a page set (see guardTimers). */
+interface PageTimer {
+  callback: (...args: unknown[]) => void;
+  /** Where it was set: names the page, should it spin. */
+  origin: Error;
+  id: unknown;
+  cleared: boolean;
+}
+
+/** Pages' timers that fired, waiting to run together (see guardTimers). */
+let due: { timer: PageTimer; args: unknown[] }[] = [];
+/** Those running now. */
+let firingGroup: typeof due = [];
+
+/**
+ * Timers that pages set (`setTimeout`, `setInterval`, `setImmediate`; not
+ * those of `node:timers`) run their callbacks under the guard, and the
+ * code they resume (after `await` of a timer's promise, the common `await
+ * sleep(ms)`) with them: a page that spins there is stopped by its
+ * isolate, which gives up its requests and ends, its thread with it (Deno
+ * 2.9.6 does not stop the thread of an isolate ended while it spins: see
+ * guard.ts). A timer that fires queues its callback, and those that fired
+ * by the next immediate run together, in one guarded call (each costs a
+ * watchdog thread): under load, a page that awaits a timer would
+ * otherwise pay one per request.
+ */
+function guardTimers(): void {
+  if (runMicrotasks === undefined) return;
+  const global = globalThis as unknown as Record<
+    | "setTimeout"
+    | "setInterval"
+    | "setImmediate"
+    | "clearTimeout"
+    | "clearInterval"
+    | "clearImmediate",
+    (callback: unknown, ...rest: unknown[]) => unknown
+  >;
+  for (const name of ["setTimeout", "setInterval", "setImmediate"] as const) {
+    const set = global[name];
+    global[name] = (callback, ...rest) => {
+      if (typeof callback !== "function") return set(callback, ...rest);
+      const timer: PageTimer = {
+        callback: callback as PageTimer["callback"],
+        origin: new Error(),
+        id: undefined,
+        cleared: false,
+      };
+      timer.id = set((...args: unknown[]) => {
+        due.push({ timer, args });
+        if (due.length === 1) immediate(runTimers);
+      }, ...rest);
+      return timer.id;
+    };
+  }
+  // A timer cleared once it fired, before its callback ran, does not run.
+  for (
+    const name of ["clearTimeout", "clearInterval", "clearImmediate"] as const
+  ) {
+    const clear = global[name];
+    global[name] = (id) => {
+      for (const { timer } of [...firingGroup, ...due]) {
+        if (timer.id === id) timer.cleared = true;
+      }
+      return clear(id);
+    };
+  }
+}
+
+function runTimers(): void {
+  const group = firingGroup = due;
+  due = [];
+  let next = 0;
+  let firing: PageTimer | undefined;
+  const run = () => {
+    while (next < group.length) {
+      const { timer, args } = group[next++]!;
+      if (timer.cleared) continue;
+      firing = timer;
+      try {
+        timer.callback(...args);
+      } catch (error) {
+        // As an error thrown in a timer is (see stray).
+        reportError(error);
+      }
+    }
+    firing = undefined;
+    runMicrotasks!();
+  };
+  sendingOnce(() => {
+    const ran = guarded(run, setup.pageTimeout);
+    firingGroup = [];
+    if (ran) return;
+    // In a callback (`firing`), or in the code they resumed.
+    timerStopped(
+      firing === undefined
+        ? group.map(({ timer }) => timer.origin)
+        : [firing.origin],
+    );
+  });
+}
+
+/** A timer's callback, or the code it resumed, was stopped by the guard. */
+function timerStopped(origins: readonly Error[]): void {
+  const stacks = origins.map((origin) => origin.stack ?? "");
+  const setBy = (url: string) =>
+    stacks.some((stack) => stack.includes(`${url}:`));
+  const own = [...calls.values()].filter((call) => setBy(call.url));
+  if (own.length > 0) {
+    return stoppedAfterAwait(own.map((call) => call.id), "in a timer");
+  }
+  // A page whose request was answered already (a timer it left, or one
+  // its module set): its URL names it, and the requests the isolate has
+  // are not to blame. Else any of them may be.
+  for (const [url, entry] of pages) {
+    if (setBy(url)) return stoppedAfterAwait([], "in a timer", entry.name);
+  }
+  stoppedAfterAwait([...calls.keys()], "in a timer");
+}
+
+guardTimers();
 
 function run(call: PageCall, page: PageFunction): void {
   if (
