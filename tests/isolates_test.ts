@@ -148,6 +148,59 @@ export default (ctx) => {
   }
 });
 
+/** Pages of {@linkcode sharedIsolate}. */
+const SHARED = {
+  "whoami.ts": whoami(0),
+  "slow.ts":
+    "export default () => new Promise((done) => setTimeout(() => done('slow done'), 20_000));",
+};
+
+/**
+ * A server with one isolate, where a test's pages share it, and all
+ * permissions (reading /proc/thread-self takes them); the isolate's
+ * thread, and a request for slow.ts that it has started (answered in 20
+ * s). The site has {@linkcode SHARED}.
+ */
+async function sharedIsolate(root: string) {
+  const server = await spawnServer({
+    root,
+    permissions: ["--allow-all"],
+    args: ["--isolates", "1", "--page-timeout", "1s"],
+  });
+  try {
+    const thread = (await get(server, "/whoami.ts")).body;
+    assert(isolateThreads(server.process.pid).includes(thread));
+    const slow = get(server, "/slow.ts");
+    // A page answered after the slow one started: it is in the isolate.
+    assertEquals((await get(server, "/whoami.ts")).body, thread);
+    return { server, thread, slow };
+  } catch (error) {
+    await server.stop();
+    throw error;
+  }
+}
+
+/**
+ * Waits until the isolate thread `thread` has ended (it does not spin
+ * on); returns the thread of the isolate that answers whoami.ts next.
+ */
+async function threadEnds(
+  server: RunningServer,
+  thread: string,
+): Promise<string> {
+  const pid = server.process.pid;
+  const threads = await eventually(
+    () => Promise.resolve(isolateThreads(pid)),
+    (ids) => !ids.includes(thread),
+    5_000,
+  );
+  assert(!threads.includes(thread), `${thread} still runs ${threads}`);
+  const next = await get(server, "/whoami.ts");
+  assertEquals(next.status, 200);
+  assert(next.body !== thread);
+  return next.body;
+}
+
 Deno.test({
   name:
     "a page stopped at --page-timeout after an await costs its isolate, not a thread: the requests it shared get 503, and the next page a new isolate",
@@ -155,26 +208,13 @@ Deno.test({
   async fn() {
     await using dir = await tempTree({
       ...SITE,
-      "whoami.ts": whoami(0),
+      ...SHARED,
       // After an await of a settled promise: within the guard's reach.
       "spin_after.ts":
         "export default async (ctx) => { await ctx.session; if (!ctx.query.has('spin')) return 'calm'; console.error('spin_after.ts spins'); while (true) {} };",
-      "slow.ts":
-        "export default () => new Promise((done) => setTimeout(() => done('slow done'), 20_000));",
     });
-    const server = await spawnServer({
-      root: dir.path,
-      // Reading /proc/thread-self takes all permissions.
-      permissions: ["--allow-all"],
-      // One isolate: the pages below share it.
-      args: ["--isolates", "1", "--page-timeout", "1s"],
-    });
-    const pid = server.process.pid;
+    const { server, thread, slow } = await sharedIsolate(dir.path);
     try {
-      const thread = (await get(server, "/whoami.ts")).body;
-      assert(isolateThreads(pid).includes(thread));
-      const slow = get(server, "/slow.ts");
-      assertEquals((await get(server, "/whoami.ts")).body, thread);
       // Imported first: the spin below is on the path of a loaded page.
       assertEquals((await get(server, "/spin_after.ts")).body, "calm");
       const spinning = get(server, "/spin_after.ts?spin");
@@ -195,15 +235,7 @@ Deno.test({
         ) && l.includes("1 of them were answered 503")
       );
       // Its thread ended with it: it does not spin on.
-      const threads = await eventually(
-        () => Promise.resolve(isolateThreads(pid)),
-        (ids) => !ids.includes(thread),
-        5_000,
-      );
-      assert(!threads.includes(thread), `${thread} still runs ${threads}`);
-      const next = await get(server, "/whoami.ts");
-      assertEquals(next.status, 200);
-      assert(next.body !== thread);
+      const next = await threadEnds(server, thread);
       // In the new isolate, the page's first request (its import first) is
       // stopped alike, and costs no thread either.
       const first = await get(server, "/spin_after.ts?spin");
@@ -212,12 +244,7 @@ Deno.test({
         l.includes('page "spin_after.ts" ran past --page-timeout') &&
         !l.includes("of them were answered")
       );
-      const threadsAfter = await eventually(
-        () => Promise.resolve(isolateThreads(pid)),
-        (ids) => !ids.includes(next.body),
-        5_000,
-      );
-      assert(!threadsAfter.includes(next.body), `${next.body} still runs`);
+      await threadEnds(server, next);
       assertEquals((await get(server, "/hello.ts?n=8")).body, "hello 8");
       assert(!server.stderr.text.includes("never yields where"));
     } finally {
@@ -233,42 +260,16 @@ Deno.test({
   async fn() {
     await using dir = await tempTree({
       ...SITE,
-      "whoami.ts": whoami(0),
+      ...SHARED,
       // After `await sleep(1)`: the code a timer resumes.
       "spin_later.ts":
         "export default async () => { await new Promise((done) => setTimeout(done, 1)); console.error('spin_later.ts spins'); while (true) {} };",
       // In a timer it leaves behind, once its request is answered.
       "leave.ts":
         "export default () => { setTimeout(() => { console.error('leave.ts spins'); while (true) {} }, 1); return 'left'; };",
-      "slow.ts":
-        "export default () => new Promise((done) => setTimeout(() => done('slow done'), 20_000));",
     });
-    const server = await spawnServer({
-      root: dir.path,
-      // Reading /proc/thread-self takes all permissions.
-      permissions: ["--allow-all"],
-      // One isolate: the pages below share it.
-      args: ["--isolates", "1", "--page-timeout", "1s"],
-    });
-    const pid = server.process.pid;
-    /** Waits until `thread` has ended; then the next page runs elsewhere. */
-    const gone = async (thread: string) => {
-      const threads = await eventually(
-        () => Promise.resolve(isolateThreads(pid)),
-        (ids) => !ids.includes(thread),
-        5_000,
-      );
-      assert(!threads.includes(thread), `${thread} still runs ${threads}`);
-      const next = await get(server, "/whoami.ts");
-      assertEquals(next.status, 200);
-      assert(next.body !== thread);
-      return next.body;
-    };
+    const { server, thread, slow } = await sharedIsolate(dir.path);
     try {
-      const thread = (await get(server, "/whoami.ts")).body;
-      assert(isolateThreads(pid).includes(thread));
-      const slow = get(server, "/slow.ts");
-      assertEquals((await get(server, "/whoami.ts")).body, thread);
       const spun = await get(server, "/spin_later.ts");
       assertEquals(spun.status, 503);
       assertStringIncludes(spun.body, "did not answer within 1 s");
@@ -280,7 +281,7 @@ Deno.test({
           'page "spin_later.ts" ran past --page-timeout in a timer and was stopped',
         )
       );
-      const second = await gone(thread);
+      const second = await threadEnds(server, thread);
       // A timer left by a page already answered: its module names it.
       assertEquals((await get(server, "/leave.ts")).body, "left");
       await server.stderr.waitFor((l) =>
@@ -288,7 +289,7 @@ Deno.test({
           'page "leave.ts" ran past --page-timeout in a timer and was stopped',
         ) && !l.includes("of them were answered")
       );
-      await gone(second);
+      await threadEnds(server, second);
       assertEquals((await get(server, "/hello.ts?n=9")).body, "hello 9");
       assert(!server.stderr.text.includes("never yields where"));
       assert(!server.stderr.text.includes("uses a core until"));
