@@ -692,7 +692,7 @@ Deno.test({
     for (
       const [extra, expected] of [[[], 0], [
         ["--allow-sys=setPriority"],
-        10,
+        19,
       ]] as const
     ) {
       const server = await spawnServer({
