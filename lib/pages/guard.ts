@@ -15,7 +15,9 @@
  * an `await` of a promise that is already settled. Page isolates also run
  * their pages' timers under it (see page_worker.ts). Code run after I/O is
  * not guarded: nothing public or internal lets an isolate run it within a
- * call of its own; the server ends such an isolate (see
+ * call of its own (Deno's core resolves ops and runs the queue in one go;
+ * a nextTick queued ahead to run it is used up by the drain that follows
+ * the task queuing it, tried); the server ends such an isolate (see
  * isolate_runner.ts).
  *
  * @module
