@@ -640,7 +640,7 @@ function guardedPages(
     draining = false;
   };
   while (!guarded(pages, setup.pageTimeout)) {
-    if (draining) return stoppedAfterAwait(ids());
+    if (draining) return giveUp(ids());
     stopped(TIMED_OUT);
   }
 }
@@ -668,7 +668,7 @@ function stopped(kind: typeof TIMED_OUT | typeof PONG): void {
  * those of `ids` still unanswered (the microtasks run were theirs), else
  * all.
  */
-function stoppedAfterAwait(
+function giveUp(
   ids: readonly number[],
   where: LostWhere = "after an await",
   page?: string,
@@ -684,7 +684,7 @@ function stoppedAfterAwait(
     suspects = [...calls.keys()];
   }
   // Named here too: the server may have answered them (late) already.
-  page ??= calls.get(suspects[0]!)?.name;
+  if (suspects.length > 0) page ??= calls.get(suspects[0]!)?.name;
   running = undefined;
   calls.clear();
   // Its last flush may have been dropped with the rest.
@@ -752,9 +752,10 @@ function guardTimers(): void {
   ) {
     const clear = global[name];
     global[name] = (id) => {
-      for (const { timer } of [...firingGroup, ...due]) {
+      for (const { timer } of firingGroup) {
         if (timer.id === id) timer.cleared = true;
       }
+      for (const { timer } of due) if (timer.id === id) timer.cleared = true;
       return clear(id);
     };
   }
@@ -781,8 +782,12 @@ function runTimers(): void {
     runMicrotasks!();
   };
   sendingOnce(() => {
-    const ran = guarded(run, setup.pageTimeout);
-    firingGroup = [];
+    let ran;
+    try {
+      ran = guarded(run, setup.pageTimeout);
+    } finally {
+      firingGroup = [];
+    }
     if (ran) return;
     // In a callback (`firing`), or in the code they resumed.
     timerStopped(
@@ -800,15 +805,15 @@ function timerStopped(origins: readonly Error[]): void {
     stacks.some((stack) => stack.includes(`${url}:`));
   const own = [...calls.values()].filter((call) => setBy(call.url));
   if (own.length > 0) {
-    return stoppedAfterAwait(own.map((call) => call.id), "in a timer");
+    return giveUp(own.map((call) => call.id), "in a timer");
   }
   // A page whose request was answered already (a timer it left, or one
   // its module set): its URL names it, and the requests the isolate has
   // are not to blame. Else any of them may be.
   for (const [url, entry] of pages) {
-    if (setBy(url)) return stoppedAfterAwait([], "in a timer", entry.name);
+    if (setBy(url)) return giveUp([], "in a timer", entry.name);
   }
-  stoppedAfterAwait([...calls.keys()], "in a timer");
+  giveUp([...calls.keys()], "in a timer");
 }
 
 guardTimers();
